@@ -1,0 +1,574 @@
+//! The per-function analysis: a forward dataflow over the function's blocks
+//! that keeps one state per distinct lock state at each block (ESP-style
+//! property simulation, Das, Lerner & Seigle, PLDI 2002), decides branches
+//! from per-path value facts, and produces the function's summary.
+//!
+//! Bounded: at most `MAX_STATES` states per block. Past that, further states
+//! fold into one imprecise state whose reports are dropped, so the analysis
+//! neither explodes nor reports what merged paths cannot show.
+
+use std::collections::{BTreeSet, HashSet};
+
+use super::conditions::{Conditions, Fact};
+use super::state::{LockKey, State, StateKey, Step, Taken};
+use super::summary::{Outcome, Requires, Summary};
+use super::transfer::{CallSite, Collected, Mode, OpaqueLocks, Transfer};
+use crate::facts::{
+    Block, Body, Event, FuncId, Function, LocId, Operand, Paths, Terminator, ValueDef,
+};
+use crate::rules::{LockOp, ModelId, RulePack};
+
+/// Distinct lock states kept per block before merging imprecisely.
+pub const MAX_STATES: usize = 16;
+/// Distinct outcomes kept per function.
+pub const MAX_OUTCOMES: usize = 64;
+/// Block visits per block before giving up on a function (a safety net; the
+/// lattice is finite, so this is never reached on real code).
+const VISITS_PER_BLOCK: usize = 200;
+
+pub struct Context<'a> {
+    pub functions: &'a [Function],
+    pub rules: &'a RulePack,
+    pub model: ModelId,
+}
+
+struct Slot {
+    key: StateKey,
+    state: State,
+    dirty: bool,
+    /// The fold-everything state of an overflowing block.
+    sink: bool,
+}
+
+pub fn summarize(
+    cx: &Context,
+    paths: &mut Paths,
+    opaque: &mut OpaqueLocks,
+    summaries: &[Option<Summary>],
+    func: FuncId,
+) -> Summary {
+    let Some(body) = cx.functions[func as usize].body.as_ref() else {
+        return Summary::default();
+    };
+    let mut run = Run {
+        cx,
+        paths,
+        opaque,
+        summaries,
+        func,
+        body,
+        conditions: Conditions {
+            values: &body.values,
+        },
+        slots: (0..body.blocks.len()).map(|_| Vec::new()).collect(),
+        order: Vec::new(),
+        position: vec![usize::MAX; body.blocks.len()],
+        queue: BTreeSet::new(),
+        collected: Collected::default(),
+        outcomes: Vec::new(),
+        outcome_keys: HashSet::new(),
+        imprecise: false,
+    };
+    run.run();
+    Summary {
+        outcomes: run.outcomes,
+        effects: run.collected.effects,
+        violations: run.collected.violations,
+        imprecise: run.imprecise,
+    }
+}
+
+type OutcomeKey = (
+    Vec<(LockKey, usize, Option<u32>)>,
+    Vec<(LockKey, usize)>,
+    Option<Fact>,
+    Requires,
+    u64,
+    bool,
+    Option<LocId>,
+);
+
+struct Run<'a, 'b> {
+    cx: &'a Context<'a>,
+    paths: &'b mut Paths,
+    opaque: &'b mut OpaqueLocks,
+    summaries: &'b [Option<Summary>],
+    func: FuncId,
+    body: &'a Body,
+    conditions: Conditions<'a>,
+    slots: Vec<Vec<Slot>>,
+    /// Blocks in reverse postorder, and each block's place in it.
+    order: Vec<usize>,
+    position: Vec<usize>,
+    queue: BTreeSet<usize>,
+    collected: Collected,
+    outcomes: Vec<Outcome>,
+    outcome_keys: HashSet<OutcomeKey>,
+    imprecise: bool,
+}
+
+impl Run<'_, '_> {
+    fn run(&mut self) {
+        self.order = reverse_postorder(self.body);
+        for (i, &b) in self.order.iter().enumerate() {
+            self.position[b] = i;
+        }
+        self.insert(0, State::default());
+        let mut budget = VISITS_PER_BLOCK * self.body.blocks.len() + 64;
+        while let Some(pos) = self.queue.pop_first() {
+            if budget == 0 {
+                self.imprecise = true;
+                break;
+            }
+            budget -= 1;
+            let b = self.order[pos];
+            let states: Vec<State> = self.slots[b]
+                .iter_mut()
+                .filter(|s| s.dirty)
+                .map(|s| {
+                    s.dirty = false;
+                    s.state.clone()
+                })
+                .collect();
+            let block = &self.body.blocks[b];
+            for st in states {
+                for st in self.events(st, block) {
+                    self.terminate(st, b, block);
+                }
+            }
+        }
+    }
+
+    fn transfer(&mut self, st: &State) -> Transfer<'_> {
+        let requires = self.requires(st);
+        Transfer {
+            rules: self.cx.rules,
+            model: self.cx.model,
+            paths: self.paths,
+            opaque: self.opaque,
+            func: self.func,
+            mode: Mode::Summary,
+            collected: &mut self.collected,
+            requires,
+        }
+    }
+
+    /// The facts of the path about the function's parameters.
+    fn requires(&self, st: &State) -> Requires {
+        st.facts
+            .iter()
+            .filter_map(
+                |(v, f)| match self.body.values.get(*v as usize).map(|i| &i.def) {
+                    Some(ValueDef::Param(n)) => Some((*n, *f)),
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
+    // ----- events -----
+
+    fn events(&mut self, st: State, block: &Block) -> Vec<State> {
+        let mut states = vec![st];
+        for event in &block.events {
+            let mut next = Vec::new();
+            for s in states {
+                self.event(s, event, &mut next);
+            }
+            states = compact(next);
+        }
+        states
+    }
+
+    fn event(&mut self, mut st: State, event: &Event, out: &mut Vec<State>) {
+        match event {
+            Event::Lock(e) => {
+                let spec = &self.cx.rules.lock_apis[e.api];
+                let kind = spec.kind;
+                let key = if self.cx.rules.lock_kinds[kind].global {
+                    Some(LockKey::Global(kind))
+                } else {
+                    e.lock.map(LockKey::Path)
+                };
+                match (spec.op, key) {
+                    (LockOp::Acquire, Some(key)) => {
+                        if self
+                            .transfer(&st)
+                            .acquire(&mut st, key, kind, e.handle, e.loc)
+                        {
+                            out.push(st);
+                        }
+                    }
+                    (LockOp::TryAcquire, Some(key)) => {
+                        self.try_acquire(st, key, kind, e.result, e.loc, out)
+                    }
+                    (LockOp::Release, Some(key)) => {
+                        self.transfer(&st).release(&mut st, key, kind, e.loc);
+                        out.push(st);
+                    }
+                    (LockOp::Release, None) => {
+                        if let Some(handle) = e.handle {
+                            self.transfer(&st)
+                                .release_handle(&mut st, handle, kind, e.loc);
+                        }
+                        out.push(st);
+                    }
+                    _ => out.push(st),
+                }
+            }
+            Event::Forbidden(e) => {
+                self.transfer(&st).forbidden(&mut st, e.call, e.loc);
+                out.push(st);
+            }
+            Event::Call(call) => {
+                let arg_facts: Vec<Fact> = call
+                    .args
+                    .iter()
+                    .map(|a| self.conditions.eval(&st.facts, a.value))
+                    .collect();
+                let args: Vec<_> = call.args.iter().map(|a| a.path).collect();
+                let site = CallSite {
+                    args: &args,
+                    arg_facts,
+                    result: call.result,
+                    loc: call.loc,
+                    top_level: false,
+                };
+                let mut any = false;
+                for &target in &call.targets {
+                    match self.summaries.get(target as usize).and_then(|s| s.as_ref()) {
+                        Some(summary) => {
+                            for (s, _) in
+                                self.transfer(&st)
+                                    .apply_summary(st.clone(), target, summary, &site)
+                            {
+                                out.push(s);
+                            }
+                            any = true;
+                        }
+                        // An external function: lock-neutral.
+                        None => {
+                            out.push(st.clone());
+                            any = true;
+                        }
+                    }
+                }
+                if !any {
+                    out.push(st);
+                }
+            }
+        }
+    }
+
+    /// KeTryToAcquireSpinLockAtDpcLevel: held only when it returns non-zero;
+    /// it fails on a lock this path already holds.
+    fn try_acquire(
+        &mut self,
+        st: State,
+        key: LockKey,
+        kind: usize,
+        result: Option<u32>,
+        loc: Option<LocId>,
+        out: &mut Vec<State>,
+    ) {
+        let result = result.map(Operand::Value).unwrap_or(Operand::Unknown);
+        if !st.holds(key) {
+            let mut success = st.clone();
+            if self
+                .conditions
+                .constrain(&mut success.facts, result, Fact::not_equal(0))
+            {
+                self.transfer(&success)
+                    .acquired_by_try(&mut success, key, kind, loc);
+                out.push(success);
+            }
+        }
+        let mut failure = st;
+        if self
+            .conditions
+            .constrain(&mut failure.facts, result, Fact::exact(0))
+        {
+            out.push(failure);
+        }
+    }
+
+    // ----- control flow -----
+
+    fn terminate(&mut self, st: State, from: usize, block: &Block) {
+        match &block.terminator {
+            Terminator::Goto { target, .. } => self.flow(st, from, *target as usize),
+            Terminator::Branch {
+                condition,
+                then_block,
+                else_block,
+                loc,
+            } => match self.conditions.eval(&st.facts, *condition).value() {
+                Some(0) => self.flow(st, from, *else_block as usize),
+                Some(_) => self.flow(st, from, *then_block as usize),
+                None => {
+                    for (truth, target, taken) in [
+                        (1, *then_block, Taken::True),
+                        (0, *else_block, Taken::False),
+                    ] {
+                        let mut s = st.clone();
+                        if self
+                            .conditions
+                            .constrain(&mut s.facts, *condition, Fact::exact(truth))
+                        {
+                            s.trace = s.trace.push(Step::Branch {
+                                func: self.func,
+                                loc: *loc,
+                                taken,
+                            });
+                            self.flow(s, from, target as usize);
+                        }
+                    }
+                }
+            },
+            Terminator::Switch {
+                value,
+                cases,
+                default,
+                loc,
+            } => {
+                let known = self.conditions.eval(&st.facts, *value);
+                if let Some(v) = known.value() {
+                    let target = cases
+                        .iter()
+                        .find(|(c, _)| *c == v)
+                        .map(|(_, t)| *t)
+                        .unwrap_or(*default);
+                    self.flow(st, from, target as usize);
+                    return;
+                }
+                for &(case, target) in cases {
+                    let mut s = st.clone();
+                    if self
+                        .conditions
+                        .constrain(&mut s.facts, *value, Fact::exact(case))
+                    {
+                        s.trace = s.trace.push(Step::Branch {
+                            func: self.func,
+                            loc: *loc,
+                            taken: Taken::Case(case),
+                        });
+                        self.flow(s, from, target as usize);
+                    }
+                }
+                let mut s = st;
+                let feasible = match cases.as_slice() {
+                    [(only, _)] => {
+                        self.conditions
+                            .constrain(&mut s.facts, *value, Fact::not_equal(*only))
+                    }
+                    _ => true,
+                };
+                if feasible {
+                    s.trace = s.trace.push(Step::Branch {
+                        func: self.func,
+                        loc: *loc,
+                        taken: Taken::Default,
+                    });
+                    self.flow(s, from, *default as usize);
+                }
+            }
+            Terminator::Fork { targets } => {
+                for &t in targets {
+                    self.flow(st.clone(), from, t as usize);
+                }
+            }
+            Terminator::Return { value, loc } => self.outcome(st, *value, *loc),
+            // Unwinding out (Rust panics) and unreachable code end the path.
+            Terminator::Unwind { .. } | Terminator::Unreachable => {}
+        }
+    }
+
+    /// Moves a state along an edge: phis take their incoming values, values
+    /// the target block (re)defines forget their old facts.
+    fn flow(&mut self, mut st: State, from: usize, to: usize) {
+        let block = &self.body.blocks[to];
+        let phi_facts: Vec<(u32, Fact)> = block
+            .phis
+            .iter()
+            .map(|p| {
+                let incoming = p
+                    .incoming
+                    .iter()
+                    .find(|(b, _)| *b as usize == from)
+                    .map(|(_, op)| *op);
+                (
+                    p.value,
+                    incoming
+                        .map(|op| self.conditions.eval(&st.facts, op))
+                        .unwrap_or(Fact::ANY),
+                )
+            })
+            .collect();
+        for &v in &block.defines {
+            st.facts.remove(v);
+        }
+        for (v, f) in phi_facts {
+            st.facts.set(v, f);
+        }
+        self.insert(to, st);
+    }
+
+    fn insert(&mut self, block: usize, st: State) {
+        if self.position[block] == usize::MAX {
+            return;
+        }
+        let key = st.key();
+        let slots = &mut self.slots[block];
+        if let Some(slot) = slots.iter_mut().find(|s| !s.sink && s.key == key) {
+            let joined = slot.state.facts.join(&st.facts);
+            if joined != slot.state.facts {
+                slot.state.facts = joined;
+                slot.dirty = true;
+                self.queue.insert(self.position[block]);
+            }
+            return;
+        }
+        if slots.len() < MAX_STATES {
+            slots.push(Slot {
+                key,
+                state: st,
+                dirty: true,
+                sink: false,
+            });
+            self.queue.insert(self.position[block]);
+            return;
+        }
+        // Over the bound: fold into the block's imprecise state.
+        self.imprecise = true;
+        let mut st = st;
+        st.imprecise = true;
+        match slots.iter_mut().find(|s| s.sink) {
+            Some(slot) => {
+                let merged = merge_imprecise(&slot.state, &st);
+                if merged.key() != slot.key || merged.facts != slot.state.facts {
+                    slot.key = merged.key();
+                    slot.state = merged;
+                    slot.dirty = true;
+                    self.queue.insert(self.position[block]);
+                }
+            }
+            None => {
+                slots.push(Slot {
+                    key: st.key(),
+                    state: st,
+                    dirty: true,
+                    sink: true,
+                });
+                self.queue.insert(self.position[block]);
+            }
+        }
+    }
+
+    fn outcome(&mut self, st: State, value: Option<Operand>, exit: Option<LocId>) {
+        let released: Vec<(LockKey, usize)> = st
+            .touched
+            .iter()
+            .filter(|(k, _)| !st.holds(*k))
+            .copied()
+            .collect();
+        let ret = value
+            .map(|v| self.conditions.eval(&st.facts, v))
+            .filter(|f| !f.is_any());
+        let requires = self.requires(&st);
+        let key: OutcomeKey = (
+            st.held.iter().map(|h| (h.key, h.kind, h.handle)).collect(),
+            released.clone(),
+            ret,
+            requires.clone(),
+            st.muted,
+            st.imprecise,
+            exit,
+        );
+        if self.outcome_keys.contains(&key) {
+            return;
+        }
+        if self.outcomes.len() >= MAX_OUTCOMES {
+            self.imprecise = true;
+            return;
+        }
+        self.outcome_keys.insert(key);
+        self.outcomes.push(Outcome {
+            held: st.held,
+            released,
+            ret,
+            requires,
+            muted: st.muted,
+            imprecise: st.imprecise,
+            exit,
+            trace: st.trace,
+        });
+    }
+}
+
+/// Merges states with equal lock states (after an event forked them).
+fn compact(states: Vec<State>) -> Vec<State> {
+    if states.len() <= 1 {
+        return states;
+    }
+    let mut out: Vec<(StateKey, State)> = Vec::with_capacity(states.len());
+    for s in states {
+        let key = s.key();
+        match out.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, existing)) => existing.facts = existing.facts.join(&s.facts),
+            None => out.push((key, s)),
+        }
+    }
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+fn merge_imprecise(a: &State, b: &State) -> State {
+    let mut merged = a.clone();
+    for h in &b.held {
+        merged.add_held(h.clone());
+    }
+    for (k, kind) in &b.touched {
+        merged.touch(*k, *kind);
+    }
+    merged.muted &= b.muted;
+    merged.facts = a.facts.join(&b.facts);
+    merged.imprecise = true;
+    merged
+}
+
+/// Blocks reachable from the entry, in reverse postorder (iterative DFS).
+fn reverse_postorder(body: &Body) -> Vec<usize> {
+    let n = body.blocks.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let successors: Vec<Vec<usize>> = body
+        .blocks
+        .iter()
+        .map(|b| {
+            b.terminator
+                .successors()
+                .into_iter()
+                .map(|s| s as usize)
+                .filter(|&s| s < n)
+                .collect()
+        })
+        .collect();
+    let mut visited = vec![false; n];
+    let mut post = Vec::with_capacity(n);
+    let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
+    visited[0] = true;
+    while let Some(&mut (b, ref mut next)) = stack.last_mut() {
+        if let Some(&s) = successors[b].get(*next) {
+            *next += 1;
+            if !visited[s] {
+                visited[s] = true;
+                stack.push((s, 0));
+            }
+        } else {
+            post.push(b);
+            stack.pop();
+        }
+    }
+    post.reverse();
+    post
+}

@@ -1,0 +1,214 @@
+//! Lock state along one (set of) path(s), and the trace that witnesses it.
+
+use std::rc::Rc;
+
+use super::conditions::Facts;
+use crate::facts::{FuncId, LocId, PathId};
+use crate::rules::KindId;
+
+/// The identity of a lock in one function's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LockKey {
+    /// A lock object, by the access path of its address.
+    Path(PathId),
+    /// The one lock of a global kind (the cancel spin lock).
+    Global(KindId),
+    /// A lock known only by the handle it was acquired with (an in-stack
+    /// queued lock released through a handle a caller filled in).
+    Handle(PathId),
+    /// A lock a callee acquired through a pointer the caller cannot name.
+    Opaque(u32),
+}
+
+/// A lock the path holds.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub key: LockKey,
+    pub kind: KindId,
+    /// The handle it was acquired with (in-stack queued and Storport locks).
+    pub handle: Option<PathId>,
+    /// The path to the acquisition (its last step is the acquire).
+    pub acquired: Trace,
+}
+
+/// One step of a witness path, for the notes of a report.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Acquire {
+        func: FuncId,
+        loc: Option<LocId>,
+        lock: LockKey,
+        kind: KindId,
+    },
+    Release {
+        func: FuncId,
+        loc: Option<LocId>,
+        lock: LockKey,
+        kind: KindId,
+    },
+    /// A branch decided by assumption (both sides were possible).
+    Branch {
+        func: FuncId,
+        loc: Option<LocId>,
+        taken: Taken,
+    },
+    /// A call; `inner` is the path inside the callee that matters.
+    Call {
+        func: FuncId,
+        loc: Option<LocId>,
+        callee: FuncId,
+        inner: Trace,
+    },
+    /// Entry of a routine that starts holding a lock (a cancel routine).
+    EntryHolding { func: FuncId, kind: KindId },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    True,
+    False,
+    Case(i64),
+    Default,
+}
+
+/// A persistent list of steps, newest last; sharing makes extending O(1).
+#[derive(Debug, Clone, Default)]
+pub struct Trace(Option<Rc<TraceNode>>);
+
+#[derive(Debug)]
+struct TraceNode {
+    step: Step,
+    prev: Trace,
+    len: u32,
+}
+
+/// Steps kept per trace: enough for any note a user reads; older steps of
+/// very long paths are dropped (the newest matter most).
+const MAX_TRACE: u32 = 256;
+
+impl Trace {
+    pub fn push(&self, step: Step) -> Trace {
+        let len = self.len() + 1;
+        if len > MAX_TRACE {
+            // Keep the newest steps: rebuild without the oldest one.
+            let mut steps = self.steps();
+            steps.remove(0);
+            steps.push(step);
+            return Trace::from_steps(steps);
+        }
+        Trace(Some(Rc::new(TraceNode {
+            step,
+            prev: self.clone(),
+            len,
+        })))
+    }
+
+    fn from_steps(steps: Vec<Step>) -> Trace {
+        steps.into_iter().fold(Trace::default(), |t, s| {
+            Trace(Some(Rc::new(TraceNode {
+                len: t.len() + 1,
+                step: s,
+                prev: t,
+            })))
+        })
+    }
+
+    pub fn len(&self) -> u32 {
+        self.0.as_ref().map(|n| n.len).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The steps, oldest first.
+    pub fn steps(&self) -> Vec<Step> {
+        let mut out = Vec::with_capacity(self.len() as usize);
+        let mut current = self.0.as_ref();
+        while let Some(node) = current {
+            out.push(node.step.clone());
+            current = node.prev.0.as_ref();
+        }
+        out.reverse();
+        out
+    }
+
+    pub fn last(&self) -> Option<&Step> {
+        self.0.as_ref().map(|n| &n.step)
+    }
+}
+
+/// The abstract state of a set of paths that agree on the lock state.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Locks held, sorted by key.
+    pub held: Vec<Held>,
+    /// Locks a caller could name whose state this path has determined (by
+    /// acquiring or releasing them), with their kinds: their state at entry
+    /// no longer matters. Sorted.
+    pub touched: Vec<(LockKey, KindId)>,
+    /// Facts about tracked values along these paths.
+    pub facts: Facts,
+    /// Rules that already reported on these paths (no follow-on reports).
+    pub muted: u64,
+    /// Merged beyond the per-point bound: reports depending on it are dropped.
+    pub imprecise: bool,
+    /// One witness path.
+    pub trace: Trace,
+}
+
+/// The part of a state that keeps paths apart: states with equal keys merge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StateKey {
+    held: Vec<(LockKey, KindId, Option<PathId>)>,
+    touched: Vec<(LockKey, KindId)>,
+    muted: u64,
+    imprecise: bool,
+}
+
+impl State {
+    pub fn key(&self) -> StateKey {
+        StateKey {
+            held: self
+                .held
+                .iter()
+                .map(|h| (h.key, h.kind, h.handle))
+                .collect(),
+            touched: self.touched.clone(),
+            muted: self.muted,
+            imprecise: self.imprecise,
+        }
+    }
+
+    pub fn holds(&self, key: LockKey) -> bool {
+        self.held.iter().any(|h| h.key == key)
+    }
+
+    pub fn add_held(&mut self, held: Held) {
+        if self.holds(held.key) {
+            return;
+        }
+        let at = self.held.partition_point(|h| h.key < held.key);
+        self.held.insert(at, held);
+    }
+
+    pub fn touch(&mut self, key: LockKey, kind: KindId) {
+        if let Err(at) = self.touched.binary_search_by_key(&key, |(k, _)| *k) {
+            self.touched.insert(at, (key, kind));
+        }
+    }
+
+    pub fn is_touched(&self, key: LockKey) -> bool {
+        self.touched.binary_search_by_key(&key, |(k, _)| *k).is_ok()
+    }
+
+    pub fn is_muted(&self, rule: usize) -> bool {
+        rule < 64 && self.muted & (1 << rule) != 0
+    }
+
+    pub fn mute(&mut self, rule: usize) {
+        if rule < 64 {
+            self.muted |= 1 << rule;
+        }
+    }
+}

@@ -1,0 +1,662 @@
+//! Transfer functions: what a lock event or a call does to a state.
+//!
+//! Used for a function's own events while computing its summary (`Mode::Summary`:
+//! what the caller holds is unknown, so caller-dependent verdicts become
+//! effects), and for applying a summary at a call site or at a routine's
+//! entry (`Mode::Routine`: the entry state is known, every verdict is final).
+
+use std::collections::{HashMap, HashSet};
+
+use super::conditions::Fact;
+use super::state::{Held, LockKey, State, Step, Trace};
+use super::summary::{
+    Effect, EffectKey, EffectKind, Outcome, Requires, Summary, Violation, effect_key,
+};
+use crate::alias::may_alias;
+use crate::checks::{Check, Verdict, call_while_held, double_acquire, release_not_held};
+use crate::facts::{FuncId, LocId, PathId, Paths, Root, ValueId};
+use crate::rules::{KindId, ModelId, RuleId, RulePack};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Computing a summary: the caller's locks are unknown.
+    Summary,
+    /// At a routine's entry: the state is exactly what the OS provides.
+    Routine,
+}
+
+/// Effects and violations found so far, each kept once.
+#[derive(Default)]
+pub struct Collected {
+    pub effects: Vec<Effect>,
+    effect_keys: HashSet<EffectKey>,
+    pub violations: Vec<Violation>,
+    violation_keys: HashSet<(RuleId, FuncId, Option<LocId>)>,
+}
+
+impl Collected {
+    fn add_effect(&mut self, effect: Effect) {
+        if self.effect_keys.insert(effect_key(&effect)) {
+            self.effects.push(effect);
+        }
+    }
+
+    fn add_violation(&mut self, v: Violation) {
+        if self.violation_keys.insert((v.rule, v.func, v.site)) {
+            self.violations.push(v);
+        }
+    }
+}
+
+/// Ids for locks a caller cannot name, stable per (callee, lock) so that
+/// states holding the same such lock still merge.
+#[derive(Default)]
+pub struct OpaqueLocks(HashMap<(FuncId, LockKey), u32>);
+
+impl OpaqueLocks {
+    fn id(&mut self, callee: FuncId, key: LockKey) -> LockKey {
+        let next = self.0.len() as u32;
+        LockKey::Opaque(*self.0.entry((callee, key)).or_insert(next))
+    }
+}
+
+/// A call as the caller sees it.
+pub struct CallSite<'c> {
+    pub args: &'c [Option<PathId>],
+    /// What the caller knows of each integer argument.
+    pub arg_facts: Vec<Fact>,
+    pub result: Option<ValueId>,
+    pub loc: Option<LocId>,
+    /// Applying a routine's own summary at its entry: no call step in traces.
+    pub top_level: bool,
+}
+
+pub struct Transfer<'a> {
+    pub rules: &'a RulePack,
+    pub model: ModelId,
+    pub paths: &'a mut Paths,
+    pub opaque: &'a mut OpaqueLocks,
+    /// The function whose state is transformed.
+    pub func: FuncId,
+    pub mode: Mode,
+    pub collected: &'a mut Collected,
+    /// Conditions on the function's parameters on the current path.
+    pub requires: Requires,
+}
+
+impl Transfer<'_> {
+    // ----- identities -----
+
+    /// Whether the lock's state at the function's entry is unknown on this
+    /// path, i.e. a caller could hold it.
+    fn caller_may_hold(&self, st: &State, key: LockKey) -> bool {
+        self.mode == Mode::Summary && !st.imprecise && self.nameable(key) && !st.is_touched(key)
+    }
+
+    /// Locks a caller can refer to: through a parameter or a global, or an
+    /// unknown pointer (which may point anywhere).
+    fn nameable(&self, key: LockKey) -> bool {
+        match key {
+            LockKey::Path(p) | LockKey::Handle(p) => {
+                !matches!(self.paths.get(p).root, Root::Local(..))
+            }
+            LockKey::Global(_) | LockKey::Opaque(_) => true,
+        }
+    }
+
+    fn several(&self, key: LockKey) -> bool {
+        matches!(key, LockKey::Path(p) if self.paths.is_several(p))
+    }
+
+    /// Maps a callee's lock into the caller's terms.
+    fn map_key(
+        &mut self,
+        callee: FuncId,
+        key: LockKey,
+        args: &[Option<PathId>],
+    ) -> Option<LockKey> {
+        match key {
+            LockKey::Path(p) => match self.paths.substitute(p, args) {
+                Some(mapped) => Some(LockKey::Path(mapped)),
+                None if matches!(self.paths.get(p).root, Root::Local(..)) => None,
+                None => Some(self.opaque.id(callee, key)),
+            },
+            LockKey::Handle(h) => self.paths.substitute(h, args).map(LockKey::Handle),
+            LockKey::Global(_) | LockKey::Opaque(_) => Some(key),
+        }
+    }
+
+    // ----- reports -----
+
+    /// Records a violation unless the path already reported under its rule.
+    /// Returns whether it counted (the rule exists for this model and the
+    /// path is precise).
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        st: &mut State,
+        check: Check,
+        kind: KindId,
+        lock: Option<LockKey>,
+        func: FuncId,
+        site: Option<LocId>,
+        trace: Trace,
+        related: Vec<Trace>,
+    ) -> bool {
+        let Some(rule) = self.rules.owner(check, kind, self.model) else {
+            return false;
+        };
+        if st.imprecise || st.is_muted(rule) {
+            return false;
+        }
+        st.mute(rule);
+        self.collected.add_violation(Violation {
+            rule,
+            check,
+            kind,
+            lock,
+            func,
+            site,
+            trace,
+            related,
+        });
+        true
+    }
+
+    fn effect(
+        &mut self,
+        st: &State,
+        effect: EffectKind,
+        kind: KindId,
+        func: FuncId,
+        site: Option<LocId>,
+        trace: Trace,
+    ) {
+        if st.imprecise || self.mode != Mode::Summary {
+            return;
+        }
+        let check = match effect {
+            EffectKind::Acquire { .. } => Some(Check::DoubleAcquire),
+            EffectKind::Release { .. } => Some(Check::ReleaseNotHeld),
+            EffectKind::ForbiddenCall { .. } => None,
+        };
+        if let Some(check) = check {
+            match self.rules.owner(check, kind, self.model) {
+                Some(rule) if !st.is_muted(rule) => {}
+                _ => return,
+            }
+        }
+        let requires = self.requires.clone();
+        self.collected.add_effect(Effect {
+            effect,
+            kind,
+            func,
+            site,
+            trace,
+            requires,
+        });
+    }
+
+    // ----- the function's own events -----
+
+    /// Acquire `key`. Returns false when the path ends (it deadlocked).
+    pub fn acquire(
+        &mut self,
+        st: &mut State,
+        key: LockKey,
+        kind: KindId,
+        handle: Option<PathId>,
+        loc: Option<LocId>,
+    ) -> bool {
+        let step = Step::Acquire {
+            func: self.func,
+            loc,
+            lock: key,
+            kind,
+        };
+        let trace = st.trace.push(step);
+        match double_acquire::check(
+            &st.held,
+            key,
+            self.several(key),
+            self.caller_may_hold(st, key),
+        ) {
+            Verdict::Defect { kind, related } => {
+                let related = related.into_iter().collect();
+                self.report(
+                    st,
+                    Check::DoubleAcquire,
+                    kind,
+                    Some(key),
+                    self.func,
+                    loc,
+                    trace,
+                    related,
+                );
+                // The path spins forever here.
+                return false;
+            }
+            Verdict::DependsOnCaller => {
+                self.effect(
+                    st,
+                    EffectKind::Acquire { lock: key },
+                    kind,
+                    self.func,
+                    loc,
+                    trace.clone(),
+                );
+            }
+            Verdict::Fine => {}
+        }
+        if self.nameable(key) {
+            st.touch(key, kind);
+        }
+        st.add_held(Held {
+            key,
+            kind,
+            handle,
+            acquired: trace,
+        });
+        true
+    }
+
+    /// A successful try-acquire: the lock was free (a held one makes it fail).
+    pub fn acquired_by_try(
+        &mut self,
+        st: &mut State,
+        key: LockKey,
+        kind: KindId,
+        loc: Option<LocId>,
+    ) {
+        let trace = st.trace.push(Step::Acquire {
+            func: self.func,
+            loc,
+            lock: key,
+            kind,
+        });
+        if self.nameable(key) {
+            st.touch(key, kind);
+        }
+        st.add_held(Held {
+            key,
+            kind,
+            handle: None,
+            acquired: trace,
+        });
+    }
+
+    pub fn release(&mut self, st: &mut State, key: LockKey, kind: KindId, loc: Option<LocId>) {
+        let caller_may_hold = self.caller_may_hold(st, key);
+        let paths = &*self.paths;
+        let verdict = release_not_held::check(
+            &st.held,
+            key,
+            kind,
+            |h| may_alias(paths, h.key, key),
+            caller_may_hold,
+        );
+        self.apply_release(st, verdict, key, kind, loc);
+    }
+
+    /// Release through a lock handle (in-stack queued and Storport locks).
+    pub fn release_handle(
+        &mut self,
+        st: &mut State,
+        handle: PathId,
+        kind: KindId,
+        loc: Option<LocId>,
+    ) {
+        let key = LockKey::Handle(handle);
+        let verdict = match st.held.iter().rposition(|h| h.handle == Some(handle)) {
+            Some(i) => release_not_held::Released::Held(i),
+            None if self.caller_may_hold(st, key) => {
+                release_not_held::Released::Not(Verdict::DependsOnCaller)
+            }
+            None => release_not_held::Released::Not(Verdict::Defect {
+                kind,
+                related: None,
+            }),
+        };
+        self.apply_release(st, verdict, key, kind, loc);
+    }
+
+    fn apply_release(
+        &mut self,
+        st: &mut State,
+        verdict: release_not_held::Released,
+        key: LockKey,
+        kind: KindId,
+        loc: Option<LocId>,
+    ) {
+        match verdict {
+            release_not_held::Released::Held(i) => {
+                st.held.remove(i);
+            }
+            release_not_held::Released::Not(Verdict::DependsOnCaller) => {
+                let trace = st.trace.push(Step::Release {
+                    func: self.func,
+                    loc,
+                    lock: key,
+                    kind,
+                });
+                self.effect(
+                    st,
+                    EffectKind::Release { lock: key },
+                    kind,
+                    self.func,
+                    loc,
+                    trace,
+                );
+                st.touch(key, kind);
+            }
+            release_not_held::Released::Not(Verdict::Defect { kind, .. }) => {
+                let trace = st.trace.push(Step::Release {
+                    func: self.func,
+                    loc,
+                    lock: key,
+                    kind,
+                });
+                self.report(
+                    st,
+                    Check::ReleaseNotHeld,
+                    kind,
+                    Some(key),
+                    self.func,
+                    loc,
+                    trace,
+                    Vec::new(),
+                );
+            }
+            release_not_held::Released::Not(Verdict::Fine) => {}
+        }
+        if self.nameable(key) && !st.is_touched(key) {
+            st.touch(key, kind);
+        }
+    }
+
+    pub fn forbidden(&mut self, st: &mut State, call: usize, loc: Option<LocId>) {
+        let held: Vec<&Held> = st.held.iter().collect();
+        let verdict = call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise);
+        match verdict {
+            Verdict::Defect { kind, related } => {
+                let lock = held.last().map(|h| h.key);
+                let trace = st.trace.clone();
+                self.report(
+                    st,
+                    Check::CallWhileHeld,
+                    kind,
+                    lock,
+                    self.func,
+                    loc,
+                    trace,
+                    related.into_iter().collect(),
+                );
+            }
+            Verdict::DependsOnCaller => {
+                let excluded = st.touched.iter().map(|(k, _)| *k).collect();
+                let trace = st.trace.clone();
+                self.effect(
+                    st,
+                    EffectKind::ForbiddenCall { call, excluded },
+                    0,
+                    self.func,
+                    loc,
+                    trace,
+                );
+            }
+            Verdict::Fine => {}
+        }
+    }
+
+    // ----- calls -----
+
+    fn wrap(&self, st: &State, callee: FuncId, call: &CallSite, inner: &Trace) -> Trace {
+        if call.top_level {
+            return inner
+                .steps()
+                .into_iter()
+                .fold(st.trace.clone(), |t, s| t.push(s));
+        }
+        st.trace.push(Step::Call {
+            func: self.func,
+            loc: call.loc,
+            callee,
+            inner: inner.clone(),
+        })
+    }
+
+    fn compatible(requires: &Requires, call: &CallSite) -> bool {
+        requires
+            .iter()
+            .all(|(n, fact)| match call.arg_facts.get(*n as usize) {
+                Some(known) => known.meet(*fact).is_some(),
+                None => true,
+            })
+    }
+
+    /// Applies `summary` of `callee` to the state before the call; returns
+    /// the states after it, each with the index of the outcome it took.
+    pub fn apply_summary(
+        &mut self,
+        mut st: State,
+        callee: FuncId,
+        summary: &Summary,
+        call: &CallSite,
+    ) -> Vec<(State, usize)> {
+        let mut alive = true;
+        for e in &summary.effects {
+            if !Self::compatible(&e.requires, call) {
+                continue;
+            }
+            let trace = self.wrap(&st, callee, call, &e.trace);
+            match &e.effect {
+                EffectKind::Acquire { lock } => {
+                    let Some(m) = self.map_key(callee, *lock, call.args) else {
+                        continue;
+                    };
+                    match double_acquire::check(
+                        &st.held,
+                        m,
+                        self.several(m),
+                        self.caller_may_hold(&st, m),
+                    ) {
+                        Verdict::Defect { kind, related } => {
+                            let related = related.into_iter().collect();
+                            self.report(
+                                &mut st,
+                                Check::DoubleAcquire,
+                                kind,
+                                Some(m),
+                                e.func,
+                                e.site,
+                                trace,
+                                related,
+                            );
+                            alive = false;
+                        }
+                        Verdict::DependsOnCaller => {
+                            self.effect(
+                                &st,
+                                EffectKind::Acquire { lock: m },
+                                e.kind,
+                                e.func,
+                                e.site,
+                                trace,
+                            );
+                        }
+                        Verdict::Fine => {}
+                    }
+                }
+                EffectKind::Release { lock } => {
+                    let Some(m) = self.map_key(callee, *lock, call.args) else {
+                        continue;
+                    };
+                    let caller_may_hold = self.caller_may_hold(&st, m);
+                    let paths = &*self.paths;
+                    let held_match = match m {
+                        LockKey::Handle(h) => st.held.iter().any(|x| x.handle == Some(h)),
+                        _ => st.held.iter().any(|x| {
+                            x.key == m || (x.kind == e.kind && may_alias(paths, x.key, m))
+                        }),
+                    };
+                    if held_match {
+                        continue;
+                    }
+                    if caller_may_hold {
+                        self.effect(
+                            &st,
+                            EffectKind::Release { lock: m },
+                            e.kind,
+                            e.func,
+                            e.site,
+                            trace,
+                        );
+                    } else {
+                        self.report(
+                            &mut st,
+                            Check::ReleaseNotHeld,
+                            e.kind,
+                            Some(m),
+                            e.func,
+                            e.site,
+                            trace,
+                            Vec::new(),
+                        );
+                    }
+                }
+                EffectKind::ForbiddenCall {
+                    call: forbidden,
+                    excluded,
+                } => {
+                    let excluded: Vec<LockKey> = excluded
+                        .iter()
+                        .filter_map(|k| self.map_key(callee, *k, call.args))
+                        .collect();
+                    let held: Vec<&Held> = st
+                        .held
+                        .iter()
+                        .filter(|h| {
+                            !excluded.iter().any(|x| {
+                                *x == h.key
+                                    || matches!(x, LockKey::Handle(p) if h.handle == Some(*p))
+                            })
+                        })
+                        .collect();
+                    match call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise)
+                    {
+                        Verdict::Defect { kind, related } => {
+                            let lock = held.last().map(|h| h.key);
+                            let related = related.into_iter().collect();
+                            self.report(
+                                &mut st,
+                                Check::CallWhileHeld,
+                                kind,
+                                lock,
+                                e.func,
+                                e.site,
+                                trace,
+                                related,
+                            );
+                        }
+                        Verdict::DependsOnCaller => {
+                            let mut all = excluded;
+                            all.extend(st.touched.iter().map(|(k, _)| *k));
+                            all.sort();
+                            all.dedup();
+                            let effect = EffectKind::ForbiddenCall {
+                                call: *forbidden,
+                                excluded: all,
+                            };
+                            self.effect(&st, effect, e.kind, e.func, e.site, trace);
+                        }
+                        Verdict::Fine => {}
+                    }
+                }
+            }
+        }
+        for v in &summary.violations {
+            if st.is_muted(v.rule) || st.imprecise {
+                continue;
+            }
+            let mut v = v.clone();
+            v.trace = self.wrap(&st, callee, call, &v.trace);
+            v.related = v
+                .related
+                .iter()
+                .map(|r| self.wrap(&st, callee, call, r))
+                .collect();
+            if let Some(lock) = v.lock {
+                v.lock = self.map_key(callee, lock, call.args).or(Some(lock));
+            }
+            self.collected.add_violation(v);
+        }
+        if !alive {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (index, o) in summary.outcomes.iter().enumerate() {
+            if !Self::compatible(&o.requires, call) {
+                continue;
+            }
+            out.push((self.after_outcome(&st, callee, o, call), index));
+        }
+        out
+    }
+
+    fn after_outcome(
+        &mut self,
+        before: &State,
+        callee: FuncId,
+        o: &Outcome,
+        call: &CallSite,
+    ) -> State {
+        let mut s = before.clone();
+        for &(key, kind) in &o.released {
+            let Some(m) = self.map_key(callee, key, call.args) else {
+                continue;
+            };
+            let paths = &*self.paths;
+            let found = match m {
+                LockKey::Handle(h) => s.held.iter().rposition(|x| x.handle == Some(h)),
+                _ => s.held.iter().rposition(|x| x.key == m).or_else(|| {
+                    s.held
+                        .iter()
+                        .rposition(|x| x.kind == kind && may_alias(paths, x.key, m))
+                }),
+            };
+            match found {
+                Some(i) => {
+                    s.held.remove(i);
+                }
+                None if self.caller_may_hold(&s, m) => s.touch(m, kind),
+                None => {}
+            }
+        }
+        for h in &o.held {
+            let key = self
+                .map_key(callee, h.key, call.args)
+                .unwrap_or_else(|| self.opaque.id(callee, h.key));
+            let handle = h.handle.and_then(|p| self.paths.substitute(p, call.args));
+            if s.holds(key) {
+                continue;
+            }
+            if self.nameable(key) {
+                s.touch(key, h.kind);
+            }
+            let acquired = self.wrap(before, callee, call, &h.acquired);
+            s.add_held(Held {
+                key,
+                kind: h.kind,
+                handle,
+                acquired,
+            });
+        }
+        s.muted |= o.muted;
+        s.imprecise |= o.imprecise;
+        if let (Some(result), Some(ret)) = (call.result, o.ret) {
+            s.facts.set(result, ret);
+        }
+        s.trace = self.wrap(before, callee, call, &o.trace);
+        s
+    }
+}

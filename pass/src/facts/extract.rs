@@ -1,0 +1,812 @@
+//! IR -> facts: one walk over every defined function.
+
+use std::collections::HashMap;
+
+use llvm_sys::prelude::LLVMModuleRef;
+use llvm_sys::target::LLVMTargetDataRef;
+
+use super::debuginfo::{DebugInfo, GepOffset};
+use super::*;
+use crate::ir::llvm::{self, IntPredicate, Opcode, TypeKind, Value};
+use crate::ir::names;
+use crate::rules::{Api, LockOp, RulePack};
+
+/// Longest chain of GEPs, loads and operands followed from one value.
+const MAX_DEPTH: usize = 48;
+
+/// Extracts the facts of a prepared module (see `ir::prepare`).
+pub fn extract(module: LLVMModuleRef, rules: &RulePack) -> ModuleFacts {
+    let module = llvm::Module(module);
+    let api_names: std::collections::HashSet<String> = rules
+        .lock_apis
+        .iter()
+        .flat_map(|a| a.names.iter())
+        .chain(rules.forbidden_calls.iter().flat_map(|f| f.names.iter()))
+        .chain(
+            rules
+                .function_tables
+                .iter()
+                .flat_map(|t| t.entries.values()),
+        )
+        .cloned()
+        .collect();
+    let mut ex = Extractor {
+        rules,
+        module,
+        layout: module.data_layout(),
+        facts: ModuleFacts {
+            pointer_bytes: module.pointer_bytes(),
+            ..Default::default()
+        },
+        func_ids: HashMap::new(),
+        di: DebugInfo::new(module, Box::new(move |name| api_names.contains(name))),
+        loc_index: HashMap::new(),
+    };
+    ex.run();
+    ex.facts
+}
+
+struct Extractor<'r> {
+    rules: &'r RulePack,
+    module: llvm::Module,
+    layout: LLVMTargetDataRef,
+    facts: ModuleFacts,
+    func_ids: HashMap<Value, FuncId>,
+    di: DebugInfo,
+    loc_index: HashMap<SourceLoc, LocId>,
+}
+
+impl Extractor<'_> {
+    fn run(&mut self) {
+        let functions: Vec<Value> = self
+            .module
+            .functions()
+            .filter(|f| !f.name().starts_with("llvm."))
+            .collect();
+        for f in &functions {
+            let symbol = f.name();
+            let name = names::normalize(&symbol).to_string();
+            let loc = self.di.function_location(*f).map(|l| self.intern_loc(l));
+            self.func_ids
+                .insert(*f, self.facts.functions.len() as FuncId);
+            self.facts.functions.push(Function {
+                display: names::display(&symbol),
+                name,
+                symbol,
+                param_count: f.param_count(),
+                body: None,
+                loc,
+            });
+        }
+        self.facts.global_names = self.module.globals().map(|g| g.name()).collect();
+        for f in functions {
+            if f.is_declaration() {
+                continue;
+            }
+            let id = self.func_ids[&f];
+            self.di.scan_function(f);
+            let body = FunctionWalk::new(self, f, id).run();
+            self.facts.functions[id as usize].body = Some(body);
+        }
+    }
+
+    fn intern_loc(&mut self, loc: SourceLoc) -> LocId {
+        if let Some(&id) = self.loc_index.get(&loc) {
+            return id;
+        }
+        let id = self.facts.locs.len() as LocId;
+        self.facts.locs.push(loc.clone());
+        self.loc_index.insert(loc, id);
+        id
+    }
+
+    fn location(&mut self, inst: Value) -> Option<LocId> {
+        let loc = self.di.location(inst)?;
+        Some(self.intern_loc(loc))
+    }
+
+    /// The function whose address `v` is (through casts).
+    fn function_of(&self, v: Value) -> Option<FuncId> {
+        let mut current = v;
+        for _ in 0..4 {
+            if let Some(f) = current.as_function() {
+                return self.func_ids.get(&f).copied();
+            }
+            let cast = current.is_constant_expr()
+                && matches!(
+                    current.const_opcode(),
+                    Opcode::LLVMBitCast | Opcode::LLVMPtrToInt | Opcode::LLVMAddrSpaceCast
+                );
+            if !cast {
+                return None;
+            }
+            current = current.operand(0);
+        }
+        None
+    }
+}
+
+/// What a GEP adds to its base: the access-path steps and, for naming, the
+/// folded offset.
+fn gep_steps(gep: Value, layout: LLVMTargetDataRef) -> (Vec<Step>, GepOffset) {
+    let mut ty = gep.gep_source_type();
+    let source_struct = ty
+        .struct_name()
+        .map(|n| n.strip_prefix("struct.").unwrap_or(&n).to_string());
+    let mut steps = Vec::new();
+    let mut pending = 0i64;
+    let mut total = 0i64;
+    let mut variable = false;
+    let mut add =
+        |constant: Option<i64>, size: u64, steps: &mut Vec<Step>, pending: &mut i64| match constant
+        {
+            Some(c) => {
+                let delta = c.saturating_mul(size as i64);
+                *pending = pending.saturating_add(delta);
+                total = total.saturating_add(delta);
+            }
+            None => {
+                if *pending != 0 {
+                    steps.push(Step::Offset(*pending));
+                    *pending = 0;
+                }
+                steps.push(Step::Index);
+                variable = true;
+            }
+        };
+    for k in 1..gep.operand_count() {
+        let index = gep.operand(k).const_int();
+        if k == 1 {
+            let size = if ty.is_sized() {
+                ty.alloc_size(layout)
+            } else {
+                0
+            };
+            add(index, size, &mut steps, &mut pending);
+            continue;
+        }
+        match ty.kind() {
+            TypeKind::LLVMStructTypeKind => {
+                let Some(field) = index.filter(|&i| i >= 0 && (i as u32) < ty.struct_field_count())
+                else {
+                    break;
+                };
+                add(
+                    Some(ty.field_offset(layout, field as u32) as i64),
+                    1,
+                    &mut steps,
+                    &mut pending,
+                );
+                ty = ty.struct_field(field as u32);
+            }
+            TypeKind::LLVMArrayTypeKind | TypeKind::LLVMVectorTypeKind => {
+                let elem = ty.element();
+                let size = if elem.is_sized() {
+                    elem.alloc_size(layout)
+                } else {
+                    0
+                };
+                add(index, size, &mut steps, &mut pending);
+                ty = elem;
+            }
+            _ => break,
+        }
+    }
+    if pending != 0 {
+        steps.push(Step::Offset(pending));
+    }
+    (
+        steps,
+        GepOffset {
+            constant: total,
+            variable,
+            source_struct,
+        },
+    )
+}
+
+fn gep_offset_of(value: Value, layout: LLVMTargetDataRef) -> Option<GepOffset> {
+    let is_gep = (value.is_instruction() && value.opcode() == Opcode::LLVMGetElementPtr)
+        || (value.is_constant_expr() && value.const_opcode() == Opcode::LLVMGetElementPtr);
+    is_gep.then(|| gep_steps(value, layout).1)
+}
+
+fn predicate(p: IntPredicate) -> Pred {
+    match p {
+        IntPredicate::LLVMIntEQ => Pred::Eq,
+        IntPredicate::LLVMIntNE => Pred::Ne,
+        IntPredicate::LLVMIntSLT => Pred::Slt,
+        IntPredicate::LLVMIntSLE => Pred::Sle,
+        IntPredicate::LLVMIntSGT => Pred::Sgt,
+        IntPredicate::LLVMIntSGE => Pred::Sge,
+        IntPredicate::LLVMIntULT => Pred::Ult,
+        IntPredicate::LLVMIntULE => Pred::Ule,
+        IntPredicate::LLVMIntUGT => Pred::Ugt,
+        IntPredicate::LLVMIntUGE => Pred::Uge,
+    }
+}
+
+fn opcode_of(v: Value) -> Option<Opcode> {
+    if v.is_instruction() {
+        Some(v.opcode())
+    } else if v.is_constant_expr() {
+        Some(v.const_opcode())
+    } else {
+        None
+    }
+}
+
+struct FunctionWalk<'a, 'r> {
+    ex: &'a mut Extractor<'r>,
+    function: Value,
+    id: FuncId,
+    block_ids: HashMap<llvm::Block, BlockId>,
+    pure_returns: HashMap<llvm::Block, bool>,
+    blocks: Vec<Option<Block>>,
+    synthetic_returns: HashMap<(llvm::Block, llvm::Block), BlockId>,
+    values: Vec<ValueInfo>,
+    value_ids: HashMap<Value, ValueId>,
+    phis: Vec<(BlockId, Phi)>,
+    defines: Vec<(BlockId, ValueId)>,
+    path_memo: HashMap<Value, PathId>,
+    next_local: u32,
+    next_opaque: u32,
+}
+
+impl<'a, 'r> FunctionWalk<'a, 'r> {
+    fn new(ex: &'a mut Extractor<'r>, function: Value, id: FuncId) -> Self {
+        let llvm_blocks: Vec<llvm::Block> = function.blocks().collect();
+        let block_ids = llvm_blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (*b, i as BlockId))
+            .collect();
+        let blocks = llvm_blocks.iter().map(|_| None).collect();
+        FunctionWalk {
+            ex,
+            function,
+            id,
+            block_ids,
+            pure_returns: HashMap::new(),
+            blocks,
+            synthetic_returns: HashMap::new(),
+            values: Vec::new(),
+            value_ids: HashMap::new(),
+            phis: Vec::new(),
+            defines: Vec::new(),
+            path_memo: HashMap::new(),
+            next_local: 0,
+            next_opaque: 0,
+        }
+    }
+
+    fn run(mut self) -> Body {
+        let llvm_blocks: Vec<llvm::Block> = self.function.blocks().collect();
+        for (i, block) in llvm_blocks.iter().enumerate() {
+            let built = self.block(*block);
+            self.blocks[i] = Some(built);
+        }
+        let mut blocks: Vec<Block> = self
+            .blocks
+            .into_iter()
+            .map(|b| b.expect("every block is built"))
+            .collect();
+        for (b, phi) in self.phis {
+            blocks[b as usize].phis.push(phi);
+        }
+        for (b, v) in self.defines {
+            blocks[b as usize].defines.push(v);
+        }
+        Body {
+            blocks,
+            values: self.values,
+        }
+    }
+
+    fn block(&mut self, block: llvm::Block) -> Block {
+        let mut events = Vec::new();
+        for inst in block.instructions() {
+            match inst.opcode() {
+                Opcode::LLVMCall | Opcode::LLVMInvoke | Opcode::LLVMCallBr => {
+                    if let Some(event) = self.call(inst) {
+                        events.push(event);
+                    }
+                }
+                Opcode::LLVMStore => self.function_store(inst.operand(0), inst.operand(1), inst),
+                Opcode::LLVMAtomicRMW if inst.atomic_rmw_is_xchg() => {
+                    self.function_store(inst.operand(1), inst.operand(0), inst)
+                }
+                _ => {}
+            }
+        }
+        let terminator = match block.terminator() {
+            Some(t) => self.terminator(block, t),
+            None => Terminator::Unreachable,
+        };
+        Block {
+            phis: Vec::new(),
+            defines: Vec::new(),
+            events,
+            terminator,
+        }
+    }
+
+    // ----- control flow -----
+
+    fn terminator(&mut self, block: llvm::Block, t: Value) -> Terminator {
+        let loc = self.ex.location(t);
+        match t.opcode() {
+            Opcode::LLVMBr => {
+                if t.is_conditional() {
+                    let condition = self.operand(t.condition(), 0);
+                    let then_block = self.successor(block, t.successor(0));
+                    let else_block = self.successor(block, t.successor(1));
+                    Terminator::Branch {
+                        condition,
+                        then_block,
+                        else_block,
+                        loc,
+                    }
+                } else {
+                    Terminator::Goto {
+                        target: self.successor(block, t.successor(0)),
+                        loc,
+                    }
+                }
+            }
+            Opcode::LLVMSwitch => {
+                let value = self.operand(t.operand(0), 0);
+                let default = self.successor(block, t.switch_default());
+                let mut cases = Vec::new();
+                for i in 1..t.successor_count() {
+                    let (case, target) = t.switch_case(i);
+                    let target = self.successor(block, target);
+                    if let Some(c) = case.const_int() {
+                        cases.push((c, target));
+                    }
+                }
+                Terminator::Switch {
+                    value,
+                    cases,
+                    default,
+                    loc,
+                }
+            }
+            Opcode::LLVMRet => {
+                let value = (t.operand_count() > 0).then(|| self.operand(t.operand(0), 0));
+                Terminator::Return { value, loc }
+            }
+            Opcode::LLVMResume => Terminator::Unwind { loc },
+            Opcode::LLVMUnreachable => Terminator::Unreachable,
+            Opcode::LLVMInvoke => {
+                let mut targets = vec![self.successor(block, t.normal_dest())];
+                if let Some(unwind) = t.unwind_dest() {
+                    targets.push(self.successor(block, unwind));
+                }
+                Terminator::Fork { targets }
+            }
+            _ => {
+                let targets: Vec<BlockId> = (0..t.successor_count())
+                    .map(|i| self.successor(block, t.successor(i)))
+                    .collect();
+                if targets.is_empty() {
+                    Terminator::Unwind { loc }
+                } else {
+                    Terminator::Fork { targets }
+                }
+            }
+        }
+    }
+
+    /// The block an edge leads to. An edge into a block that only returns
+    /// (clang's shared return block, with a phi of the return values) gets a
+    /// return of its own, located at the branch that is the `return`
+    /// statement: each `return` is then its own exit.
+    fn successor(&mut self, from: llvm::Block, to: llvm::Block) -> BlockId {
+        if !self.is_pure_return(to) {
+            return self.block_ids[&to];
+        }
+        if let Some(&id) = self.synthetic_returns.get(&(from, to)) {
+            return id;
+        }
+        let ret = to.terminator().expect("a pure return block ends in ret");
+        let value = if ret.operand_count() > 0 {
+            let v = ret.operand(0);
+            let incoming = if llvm::is_opcode(v, Opcode::LLVMPHI) && v.parent_block() == to {
+                (0..v.incoming_count())
+                    .map(|i| v.incoming(i))
+                    .find(|(_, b)| *b == from)
+                    .map(|(value, _)| value)
+            } else {
+                Some(v)
+            };
+            Some(
+                incoming
+                    .map(|v| self.operand(v, 0))
+                    .unwrap_or(Operand::Unknown),
+            )
+        } else {
+            None
+        };
+        let branch = from
+            .terminator()
+            .filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional());
+        let loc = branch
+            .and_then(|b| self.ex.location(b))
+            .or_else(|| self.ex.location(ret));
+        let id = self.blocks.len() as BlockId;
+        self.blocks.push(Some(Block {
+            phis: Vec::new(),
+            defines: Vec::new(),
+            events: Vec::new(),
+            terminator: Terminator::Return { value, loc },
+        }));
+        self.synthetic_returns.insert((from, to), id);
+        id
+    }
+
+    fn is_pure_return(&mut self, block: llvm::Block) -> bool {
+        if let Some(&pure) = self.pure_returns.get(&block) {
+            return pure;
+        }
+        let pure = block
+            .terminator()
+            .is_some_and(|t| t.opcode() == Opcode::LLVMRet)
+            && block.instructions().all(|i| match i.opcode() {
+                Opcode::LLVMPHI | Opcode::LLVMRet => true,
+                Opcode::LLVMCall => i
+                    .called_value()
+                    .as_function()
+                    .is_some_and(|f| f.intrinsic_id() != 0),
+                _ => false,
+            })
+            && block
+                .instructions()
+                .filter(|i| i.opcode() == Opcode::LLVMPHI)
+                .all(|phi| {
+                    // Only the returned phi may live here: other phis would be lost.
+                    block
+                        .terminator()
+                        .is_some_and(|t| t.operand_count() > 0 && t.operand(0) == phi)
+                });
+        self.pure_returns.insert(block, pure);
+        pure
+    }
+
+    // ----- calls -----
+
+    fn call(&mut self, inst: Value) -> Option<Event> {
+        let callee = inst.called_value();
+        let (name, target) = if let Some(f) = callee.as_function() {
+            let symbol = f.name();
+            if symbol.starts_with("llvm.") {
+                return None;
+            }
+            (
+                Some(names::normalize(&symbol).to_string()),
+                self.ex.function_of(callee),
+            )
+        } else if let Some(target) = self.ex.function_of(callee) {
+            (
+                Some(self.ex.facts.functions[target as usize].name.clone()),
+                Some(target),
+            )
+        } else {
+            (self.table_entry(callee), None)
+        };
+        if let Some(name) = &name {
+            self.ex.facts.called_names.insert(name.clone());
+            match self.ex.rules.api(name) {
+                Some(Api::Lock(api)) => {
+                    let loc = self.ex.location(inst);
+                    return Some(self.lock_event(inst, api, loc));
+                }
+                Some(Api::Forbidden(call)) => {
+                    let loc = self.ex.location(inst);
+                    return Some(Event::Forbidden(ForbiddenEvent { call, loc }));
+                }
+                None => {}
+            }
+        }
+        let target = target?;
+        let args = (0..inst.arg_count())
+            .map(|i| self.arg(inst.operand(i)))
+            .collect();
+        let result = self.call_result(inst);
+        let loc = self.ex.location(inst);
+        Some(Event::Call(CallEvent {
+            targets: vec![target],
+            args,
+            result,
+            loc,
+        }))
+    }
+
+    /// A call through a function table (KMDF's WdfFunctions_<version>[N]):
+    /// the callee is `load (load @table + N * pointer size)`.
+    fn table_entry(&mut self, callee: Value) -> Option<String> {
+        if self.ex.rules.function_tables.is_empty() {
+            return None;
+        }
+        let path = self.path(callee, 0);
+        let path = self.ex.facts.paths.get(path).clone();
+        let Root::Global(g) = path.root else {
+            return None;
+        };
+        let offset = match path.steps.as_slice() {
+            [Step::Load, Step::Load] => 0,
+            [Step::Load, Step::Offset(o), Step::Load] => *o,
+            _ => return None,
+        };
+        let global = &self.ex.facts.paths.globals[g as usize];
+        let table = self
+            .ex
+            .rules
+            .function_tables
+            .iter()
+            .find(|t| global.starts_with(&t.symbol_prefix))?;
+        let pointer = self.ex.facts.pointer_bytes as i64;
+        if offset < 0 || pointer == 0 || offset % pointer != 0 {
+            return None;
+        }
+        table.entries.get(&((offset / pointer) as u32)).cloned()
+    }
+
+    fn lock_event(&mut self, inst: Value, api: usize, loc: Option<LocId>) -> Event {
+        let spec = &self.ex.rules.lock_apis[api];
+        let (lock_arg, handle_arg, op) = (spec.lock_arg, spec.handle_arg, spec.op);
+        let argument =
+            |n: Option<u32>| n.filter(|&n| n < inst.arg_count()).map(|n| inst.operand(n));
+        let lock = argument(lock_arg).map(|v| self.named_path(v));
+        let handle = argument(handle_arg).map(|v| self.named_path(v));
+        let result = if op == LockOp::TryAcquire {
+            self.call_result(inst)
+        } else {
+            None
+        };
+        Event::Lock(LockEvent {
+            api,
+            lock,
+            handle,
+            result,
+            loc,
+        })
+    }
+
+    fn call_result(&mut self, inst: Value) -> Option<ValueId> {
+        let ty = inst.ty();
+        if !(ty.is_integer() || ty.is_pointer()) {
+            return None;
+        }
+        match self.operand(inst, 0) {
+            Operand::Value(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn arg(&mut self, v: Value) -> Arg {
+        let ty = v.ty();
+        if ty.is_pointer() {
+            Arg {
+                path: Some(self.named_path(v)),
+                value: Operand::Unknown,
+            }
+        } else if ty.is_integer() {
+            Arg {
+                path: None,
+                value: self.operand(v, 0),
+            }
+        } else {
+            Arg {
+                path: None,
+                value: Operand::Unknown,
+            }
+        }
+    }
+
+    fn function_store(&mut self, stored: Value, dest: Value, inst: Value) {
+        let Some(function) = self.ex.function_of(stored) else {
+            return;
+        };
+        let dest = self.path(dest, 0);
+        let loc = self.ex.location(inst);
+        self.ex.facts.fn_stores.push(FnPtrStore {
+            function,
+            dest,
+            in_function: self.id,
+            loc,
+        });
+    }
+
+    // ----- access paths -----
+
+    /// The access path of a pointer, named in source terms when debug info allows.
+    fn named_path(&mut self, v: Value) -> PathId {
+        let path = self.path(v, 0);
+        if self.ex.facts.paths.name(path).is_none() {
+            let layout = self.ex.layout;
+            if let Some(name) = self.ex.di.name_pointer(v, &|g| gep_offset_of(g, layout)) {
+                self.ex.facts.paths.set_name_if_unnamed(path, name);
+            }
+        }
+        path
+    }
+
+    fn opaque(&mut self) -> PathId {
+        let n = self.next_opaque;
+        self.next_opaque += 1;
+        self.ex.facts.paths.root(Root::Opaque(self.id, n))
+    }
+
+    fn path(&mut self, v: Value, depth: usize) -> PathId {
+        if let Some(&p) = self.path_memo.get(&v) {
+            return p;
+        }
+        if depth > MAX_DEPTH {
+            return self.opaque();
+        }
+        let path = self.compute_path(v, depth);
+        self.path_memo.insert(v, path);
+        path
+    }
+
+    fn compute_path(&mut self, v: Value, depth: usize) -> PathId {
+        if v.is_global_variable() || v.is_global_alias() || v.as_function().is_some() {
+            return self.ex.facts.paths.global(&v.name());
+        }
+        if let Some(n) = v.argument_index() {
+            return self.ex.facts.paths.root(Root::Param(self.id, n));
+        }
+        let Some(opcode) = opcode_of(v) else {
+            return self.opaque();
+        };
+        match opcode {
+            Opcode::LLVMGetElementPtr => {
+                let base = self.path(v.operand(0), depth + 1);
+                let (steps, _) = gep_steps(v, self.ex.layout);
+                self.ex.facts.paths.extend(base, &steps)
+            }
+            Opcode::LLVMBitCast | Opcode::LLVMAddrSpaceCast => self.path(v.operand(0), depth + 1),
+            Opcode::LLVMLoad if v.is_instruction() => {
+                let from = self.path(v.operand(0), depth + 1);
+                self.ex.facts.paths.append(from, Step::Load)
+            }
+            Opcode::LLVMAlloca if v.is_instruction() => {
+                let n = self.next_local;
+                self.next_local += 1;
+                self.ex.facts.paths.root(Root::Local(self.id, n))
+            }
+            Opcode::LLVMPHI | Opcode::LLVMSelect if v.is_instruction() => {
+                // A phi or select of one path is that path; break cycles first.
+                let placeholder = self.opaque();
+                self.path_memo.insert(v, placeholder);
+                let inputs: Vec<Value> = if opcode == Opcode::LLVMPHI {
+                    (0..v.incoming_count()).map(|i| v.incoming(i).0).collect()
+                } else {
+                    vec![v.operand(1), v.operand(2)]
+                };
+                let mut common = None;
+                for input in inputs {
+                    if input == v {
+                        continue;
+                    }
+                    let p = self.path(input, depth + 1);
+                    if p == placeholder {
+                        continue;
+                    }
+                    match common {
+                        None => common = Some(p),
+                        Some(c) if c == p => {}
+                        Some(_) => return placeholder,
+                    }
+                }
+                common.unwrap_or(placeholder)
+            }
+            _ => self.opaque(),
+        }
+    }
+
+    // ----- tracked values -----
+
+    fn operand(&mut self, v: Value, depth: usize) -> Operand {
+        if let Some(c) = v.const_int() {
+            return Operand::Const(c);
+        }
+        if v.is_null_pointer() {
+            return Operand::Const(0);
+        }
+        if v.is_undef() {
+            return Operand::Unknown;
+        }
+        if let Some(&id) = self.value_ids.get(&v) {
+            return Operand::Value(id);
+        }
+        let ty = v.ty();
+        let bits = if ty.is_integer() {
+            ty.int_width()
+        } else if ty.is_pointer() {
+            self.ex.facts.pointer_bytes * 8
+        } else {
+            return Operand::Unknown;
+        };
+        if !(v.is_instruction() || v.is_argument()) {
+            return Operand::Unknown;
+        }
+        let id = self.values.len() as ValueId;
+        self.values.push(ValueInfo {
+            def: ValueDef::Opaque,
+            bits,
+            name: self.ex.di.variable_name(v),
+        });
+        self.value_ids.insert(v, id);
+        let def = if let Some(n) = v.argument_index() {
+            ValueDef::Param(n)
+        } else if depth > MAX_DEPTH {
+            ValueDef::Opaque
+        } else {
+            self.define(v, bits, depth)
+        };
+        self.values[id as usize].def = def;
+        if v.is_instruction()
+            && let Some(&b) = self.block_ids.get(&v.parent_block())
+        {
+            self.defines.push((b, id));
+        }
+        Operand::Value(id)
+    }
+
+    fn define(&mut self, v: Value, bits: u32, depth: usize) -> ValueDef {
+        let d = depth + 1;
+        match v.opcode() {
+            Opcode::LLVMICmp => ValueDef::Cmp {
+                pred: predicate(v.icmp_predicate()),
+                lhs: self.operand(v.operand(0), d),
+                rhs: self.operand(v.operand(1), d),
+            },
+            Opcode::LLVMXor if bits == 1 => {
+                match (v.operand(0).const_int(), v.operand(1).const_int()) {
+                    (_, Some(1)) => ValueDef::Not(self.operand(v.operand(0), d)),
+                    (Some(1), _) => ValueDef::Not(self.operand(v.operand(1), d)),
+                    _ => ValueDef::Opaque,
+                }
+            }
+            Opcode::LLVMAnd if bits == 1 => {
+                ValueDef::And(self.operand(v.operand(0), d), self.operand(v.operand(1), d))
+            }
+            Opcode::LLVMOr if bits == 1 => {
+                ValueDef::Or(self.operand(v.operand(0), d), self.operand(v.operand(1), d))
+            }
+            Opcode::LLVMZExt => ValueDef::ZExt(self.operand(v.operand(0), d)),
+            Opcode::LLVMSExt => ValueDef::SExt(self.operand(v.operand(0), d)),
+            Opcode::LLVMTrunc => ValueDef::Trunc(self.operand(v.operand(0), d)),
+            Opcode::LLVMSelect => ValueDef::Select {
+                condition: self.operand(v.operand(0), d),
+                then_value: self.operand(v.operand(1), d),
+                else_value: self.operand(v.operand(2), d),
+            },
+            Opcode::LLVMPHI => {
+                let block = self.block_ids.get(&v.parent_block()).copied();
+                let id = self.value_ids[&v];
+                let mut incoming = Vec::new();
+                for i in 0..v.incoming_count() {
+                    let (value, from) = v.incoming(i);
+                    if let Some(&from) = self.block_ids.get(&from) {
+                        incoming.push((from, self.operand(value, d)));
+                    }
+                }
+                if let Some(b) = block {
+                    self.phis.push((
+                        b,
+                        Phi {
+                            value: id,
+                            incoming,
+                        },
+                    ));
+                }
+                ValueDef::Phi
+            }
+            Opcode::LLVMCall | Opcode::LLVMInvoke => ValueDef::CallResult,
+            _ => ValueDef::Opaque,
+        }
+    }
+}

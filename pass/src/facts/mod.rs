@@ -1,0 +1,230 @@
+//! Facts: what the analysis needs to know about a module, extracted from LLVM
+//! IR once and owned (no LLVM handles survive extraction).
+//!
+//! Per function, a control-flow graph whose blocks carry only lock-relevant
+//! events (lock API calls, forbidden calls, calls to other functions), the
+//! branch conditions as small expressions over tracked SSA values, and every
+//! pointer the events name as an interned access path. Module-wide: source
+//! locations, function-pointer stores (routine registrations) and what the
+//! driver model detection looks at.
+
+mod debuginfo;
+mod extract;
+pub mod paths;
+pub mod values;
+
+use std::collections::HashSet;
+
+pub(crate) use extract::extract;
+pub use paths::{PathId, Paths, Root, Step};
+pub use values::{Operand, Pred, ValueDef, ValueInfo};
+
+pub type FuncId = u32;
+pub type BlockId = u32;
+pub type ValueId = u32;
+pub type LocId = u32;
+
+/// A position in a source file, as debug info records it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceLoc {
+    pub file: String,
+    pub directory: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl SourceLoc {
+    /// The file as a path: relative names are resolved against the
+    /// compilation directory recorded in debug info.
+    pub fn path(&self) -> std::path::PathBuf {
+        let file = std::path::Path::new(&self.file);
+        if file.is_absolute() || self.directory.is_empty() {
+            file.to_path_buf()
+        } else {
+            std::path::Path::new(&self.directory).join(file)
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ModuleFacts {
+    /// Bytes per pointer on the target (8 on x86_64, 4 on i686).
+    pub pointer_bytes: u32,
+    pub functions: Vec<Function>,
+    pub paths: Paths,
+    pub locs: Vec<SourceLoc>,
+    /// Names of all global variables (driver model detection).
+    pub global_names: Vec<String>,
+    /// Normalised names of every function called directly or through a
+    /// function table (driver model detection).
+    pub called_names: HashSet<String>,
+    /// Stores of a function's address into memory (routine registrations,
+    /// function-pointer tables).
+    pub fn_stores: Vec<FnPtrStore>,
+}
+
+impl ModuleFacts {
+    pub fn loc(&self, id: LocId) -> &SourceLoc {
+        &self.locs[id as usize]
+    }
+
+    pub fn function(&self, id: FuncId) -> &Function {
+        &self.functions[id as usize]
+    }
+
+    pub fn function_by_name(&self, name: &str) -> Option<FuncId> {
+        self.functions
+            .iter()
+            .position(|f| f.body.is_some() && (f.name == name || f.symbol == name))
+            .map(|i| i as FuncId)
+    }
+}
+
+#[derive(Debug)]
+pub struct Function {
+    /// The LLVM symbol.
+    pub symbol: String,
+    /// The name rules and users match against (x86 decorations stripped).
+    pub name: String,
+    /// The name shown in reports (demangled).
+    pub display: String,
+    pub param_count: u32,
+    pub body: Option<Body>,
+    /// Where the function is defined.
+    pub loc: Option<LocId>,
+}
+
+/// A defined function's control-flow graph. Block 0 is the entry.
+#[derive(Debug, Default)]
+pub struct Body {
+    pub blocks: Vec<Block>,
+    pub values: Vec<ValueInfo>,
+}
+
+#[derive(Debug)]
+pub struct Block {
+    /// Tracked phis of this block, with their incoming operand per predecessor.
+    pub phis: Vec<Phi>,
+    /// Tracked values defined in this block (their old facts die on entry).
+    pub defines: Vec<ValueId>,
+    pub events: Vec<Event>,
+    pub terminator: Terminator,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phi {
+    pub value: ValueId,
+    pub incoming: Vec<(BlockId, Operand)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Lock(LockEvent),
+    Forbidden(ForbiddenEvent),
+    Call(CallEvent),
+}
+
+/// A call to a lock API of the rule pack.
+#[derive(Debug, Clone)]
+pub struct LockEvent {
+    /// Index into `RulePack::lock_apis`.
+    pub api: usize,
+    /// The lock object; `None` for global lock kinds and handle-only releases.
+    pub lock: Option<PathId>,
+    pub handle: Option<PathId>,
+    /// The call's result (what a try-acquire returns).
+    pub result: Option<ValueId>,
+    pub loc: Option<LocId>,
+}
+
+/// A call that must not happen while a spin lock is held.
+#[derive(Debug, Clone)]
+pub struct ForbiddenEvent {
+    /// Index into `RulePack::forbidden_calls`.
+    pub call: usize,
+    pub loc: Option<LocId>,
+}
+
+/// A call to another function of the module (or to an external one).
+#[derive(Debug, Clone)]
+pub struct CallEvent {
+    pub targets: Vec<FuncId>,
+    pub args: Vec<Arg>,
+    pub result: Option<ValueId>,
+    pub loc: Option<LocId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Arg {
+    /// Access path of a pointer argument.
+    pub path: Option<PathId>,
+    /// Value of an integer argument.
+    pub value: Operand,
+}
+
+#[derive(Debug, Clone)]
+pub enum Terminator {
+    Goto {
+        target: BlockId,
+        loc: Option<LocId>,
+    },
+    Branch {
+        condition: Operand,
+        then_block: BlockId,
+        else_block: BlockId,
+        loc: Option<LocId>,
+    },
+    Switch {
+        value: Operand,
+        cases: Vec<(i64, BlockId)>,
+        default: BlockId,
+        loc: Option<LocId>,
+    },
+    /// Control goes to any of the targets (invoke's normal and unwind edges,
+    /// indirectbr): no condition to learn from.
+    Fork {
+        targets: Vec<BlockId>,
+    },
+    /// A return; `loc` is the `return` statement the path took.
+    Return {
+        value: Option<Operand>,
+        loc: Option<LocId>,
+    },
+    /// Leaves the function by unwinding (`resume`).
+    Unwind {
+        loc: Option<LocId>,
+    },
+    Unreachable,
+}
+
+impl Terminator {
+    pub fn successors(&self) -> Vec<BlockId> {
+        match self {
+            Terminator::Goto { target, .. } => vec![*target],
+            Terminator::Branch {
+                then_block,
+                else_block,
+                ..
+            } => vec![*then_block, *else_block],
+            Terminator::Switch { cases, default, .. } => {
+                let mut out: Vec<BlockId> = cases.iter().map(|(_, b)| *b).collect();
+                out.push(*default);
+                out
+            }
+            Terminator::Fork { targets } => targets.clone(),
+            Terminator::Return { .. } | Terminator::Unwind { .. } | Terminator::Unreachable => {
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// `store @F, <path>` (or an atomic exchange): the address of function `function`
+/// written to the memory `dest` names, in function `in_function`.
+#[derive(Debug, Clone)]
+pub struct FnPtrStore {
+    pub function: FuncId,
+    pub dest: PathId,
+    pub in_function: FuncId,
+    pub loc: Option<LocId>,
+}

@@ -1,0 +1,116 @@
+//! lockcheck: finds spin-lock misuse in kernel drivers, on LLVM IR.
+//!
+//! Data flows one way through the layers (see ARCHITECTURE.md):
+//! IR (`ir`) -> facts (`facts`) -> lock identity (`alias`) -> lock-state
+//! dataflow (`dataflow`, consulting `checks`) -> diagnostics (`diagnostics`)
+//! -> renderers (`render`). `rules` feeds API knowledge into the facts and
+//! rule ownership into the dataflow; `routines` and `model` read the facts.
+//!
+//! The same analysis runs in the `lockcheck` CLI (through `check_files`) and
+//! in the opt/clang pass plugin (`plugin`, on a copy of the host's module).
+
+pub mod alias;
+pub mod checks;
+pub mod dataflow;
+pub mod diagnostics;
+pub mod error;
+pub mod facts;
+pub mod ir;
+pub mod model;
+mod plugin;
+pub mod render;
+pub mod routines;
+pub mod rules;
+
+use std::path::PathBuf;
+
+use inkwell::context::Context;
+use llvm_sys::prelude::LLVMModuleRef;
+
+pub use diagnostics::Diagnostic;
+pub use error::{Error, Result};
+pub use rules::RulePack;
+
+/// The LLVM version lockcheck was built against.
+pub const LLVM_VERSION: &str = env!("LOCKCHECK_LLVM_VERSION");
+
+/// What to check and how.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub rules: RulePack,
+    /// Extra driver routines, by name (--entry).
+    pub entries: Vec<String>,
+    /// Force a driver model instead of detecting it.
+    pub model: Option<String>,
+    /// Treat every defined function as a driver routine.
+    pub all_functions: bool,
+}
+
+impl Config {
+    pub fn new(rules: RulePack) -> Config {
+        Config {
+            rules,
+            entries: Vec::new(),
+            model: None,
+            all_functions: false,
+        }
+    }
+}
+
+/// The result of checking one module.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub diagnostics: Vec<Diagnostic>,
+    /// The driver model the rules were applied for.
+    pub model: String,
+    /// The driver routines checked: (function, role).
+    pub routines: Vec<(String, String)>,
+    /// External functions called that are lock-neutral by assumption.
+    pub neutral_externals: Vec<String>,
+    /// Functions whose analysis hit a bound (reports from them are dropped).
+    pub imprecise_functions: Vec<String>,
+}
+
+/// Reads `.bc` / `.ll` files, links them into one module and checks it.
+pub fn check_files(files: &[PathBuf], config: &Config) -> Result<Report> {
+    if files.is_empty() {
+        return Err(Error::new("no input files"));
+    }
+    let context = Context::create();
+    let mut modules = Vec::new();
+    for file in files {
+        let module = ir::load_file(&context, file)?;
+        modules.push((module, file.display().to_string()));
+    }
+    let name = files[0].display().to_string();
+    let module = ir::link(modules)?;
+    ir::verify(module.as_mut_ptr(), &name)?;
+    ir::prepare(module.as_mut_ptr())?;
+    analyze_prepared(module.as_mut_ptr(), config)
+}
+
+/// Checks a module that `ir::prepare` has made ready. Only owned facts are
+/// kept: the module can be dropped as soon as this returns.
+pub(crate) fn analyze_prepared(module: LLVMModuleRef, config: &Config) -> Result<Report> {
+    let mut facts = facts::extract(module, &config.rules);
+    analyze_facts(&mut facts, config)
+}
+
+fn analyze_facts(facts: &mut facts::ModuleFacts, config: &Config) -> Result<Report> {
+    let rules = &config.rules;
+    let model = model::select(facts, rules, config.model.as_deref())?;
+    let routines = routines::discover(facts, rules, &config.entries, config.all_functions)?;
+    let (findings, stats) = dataflow::analyze(facts, rules, model, &routines);
+    let diagnostics = diagnostics::build(facts, rules, &routines, &findings);
+    let name = |f: &u32| facts.function(*f).display.clone();
+    Ok(Report {
+        diagnostics,
+        model: rules.models[model].id.clone(),
+        routines: routines
+            .iter()
+            .map(|r| (facts.function(r.func).display.clone(), r.describe(rules)))
+            .collect(),
+        neutral_externals: stats.neutral_externals.iter().map(name).collect(),
+        imprecise_functions: stats.imprecise_functions.iter().map(name).collect(),
+    })
+}
