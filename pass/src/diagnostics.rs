@@ -6,6 +6,8 @@
 //! which branches the path took after that, and the calls from the routine
 //! down to the offending line.
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 
 use crate::checks::Check;
@@ -16,23 +18,38 @@ use crate::rules::{RulePack, Severity};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Location {
+    /// The source file: relative to the current directory when inside it
+    /// (as clang prints it), else absolute.
     pub file: String,
     pub line: u32,
     pub column: u32,
-    /// The compilation directory, to resolve a relative `file`.
+    /// The file's absolute path (debug info's file joined to its
+    /// compilation directory).
     #[serde(skip)]
-    pub directory: String,
+    pub path: PathBuf,
 }
 
 impl From<&SourceLoc> for Location {
     fn from(l: &SourceLoc) -> Self {
+        let path = l.path();
         Location {
-            file: l.file.clone(),
+            file: display_path(&path),
             line: l.line,
             column: l.column,
-            directory: l.directory.clone(),
+            path,
         }
     }
+}
+
+/// `path` relative to the current directory when it lies inside it.
+fn display_path(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -201,7 +218,17 @@ impl Writer<'_> {
         };
         let mut notes = Vec::new();
         for related in &v.related {
-            notes.extend(self.acquisition_notes(related));
+            let mut acquisition = self.acquisition_notes(related);
+            // The same call acquired it before: a previous loop iteration.
+            if let Some(last) = acquisition.last_mut()
+                && v.check == Check::DoubleAcquire
+                && last.location.is_some()
+                && last.location == self.loc(v.site)
+            {
+                last.message
+                    .push_str(" in an earlier iteration of the loop");
+            }
+            notes.extend(acquisition);
         }
         notes.extend(self.branch_notes(&v.trace, &v.related));
         notes.extend(self.call_chain_notes(&v.trace));

@@ -229,7 +229,11 @@ fn emit_diagnostic(d: &Diagnostic, sink: *mut c_void, emit: EmitFn) {
     let send = |severity: u32, location: Option<&Location>, message: &str| {
         let message = c_string(message);
         let (file, directory) = match location {
-            Some(l) => (Some(c_string(&l.file)), Some(c_string(&l.directory))),
+            // The absolute path: clang maps it onto the file it is compiling.
+            Some(l) => (
+                Some(c_string(&l.path.display().to_string())),
+                Some(c_string("")),
+            ),
             None => (None, None),
         };
         let raw = LockcheckDiagnostic {

@@ -105,9 +105,7 @@ impl DebugInfo {
         for block in function.blocks() {
             for inst in block.instructions() {
                 for (value, variable, is_address) in inst.debug_variable_records() {
-                    if self.variables.contains_key(&value)
-                        || !matches!(variable.kind(), Kind::LLVMDILocalVariableMetadataKind)
-                    {
+                    if !matches!(variable.kind(), Kind::LLVMDILocalVariableMetadataKind) {
                         continue;
                     }
                     let Some(name) = variable.string_operand(self.context, NAME_OF_VARIABLE) else {
@@ -117,17 +115,35 @@ impl DebugInfo {
                     if let Some(t) = ty {
                         self.index_type(t, 0);
                     }
-                    self.variables.insert(
-                        value,
-                        Variable {
-                            name,
-                            ty,
-                            is_address,
-                        },
-                    );
+                    // One value often holds several variables (`PVOID Context` and
+                    // `PDEVICE_EXTENSION ext = Context`): keep the one whose type
+                    // says what it points to.
+                    let candidate = Variable {
+                        name,
+                        ty,
+                        is_address,
+                    };
+                    let better = match self.variables.get(&value) {
+                        None => true,
+                        Some(old) => {
+                            !self.points_to_struct(old) && self.points_to_struct(&candidate)
+                        }
+                    };
+                    if better {
+                        self.variables.insert(value, candidate);
+                    }
                 }
             }
         }
+    }
+
+    fn points_to_struct(&self, variable: &Variable) -> bool {
+        let target = if variable.is_address {
+            variable.ty.and_then(|t| self.canonical(t))
+        } else {
+            self.pointee(variable.ty)
+        };
+        target.is_some_and(|t| self.definition(t).is_some())
     }
 
     /// The source name of the variable an SSA value holds, if any.

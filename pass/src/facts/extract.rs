@@ -105,18 +105,23 @@ impl Extractor<'_> {
         Some(self.intern_loc(loc))
     }
 
-    /// The function whose address `v` is (through casts).
+    /// The function whose address `v` is, through casts (IoSetCancelRoutine
+    /// round-trips it through ptrtoint/inttoptr, as constants or instructions).
     fn function_of(&self, v: Value) -> Option<FuncId> {
         let mut current = v;
-        for _ in 0..4 {
+        for _ in 0..8 {
             if let Some(f) = current.as_function() {
                 return self.func_ids.get(&f).copied();
             }
-            let cast = current.is_constant_expr()
-                && matches!(
-                    current.const_opcode(),
-                    Opcode::LLVMBitCast | Opcode::LLVMPtrToInt | Opcode::LLVMAddrSpaceCast
-                );
+            let cast = matches!(
+                opcode_of(current),
+                Some(
+                    Opcode::LLVMBitCast
+                        | Opcode::LLVMPtrToInt
+                        | Opcode::LLVMIntToPtr
+                        | Opcode::LLVMAddrSpaceCast
+                )
+            );
             if !cast {
                 return None;
             }

@@ -1,0 +1,346 @@
+//! The `lockcheck` command: exit codes, one-line errors on bad input, the
+//! documented outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lockcheck_tests::front_ends::cli_path;
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn lockcheck(args: &[&str]) -> Run {
+    let output = Command::new(cli_path())
+        .args(args)
+        .output()
+        .expect("run lockcheck (build the workspace first)");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lockcheck-cli-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A bad input: exit 2, exactly one line on stderr that starts with the
+/// tool's name and mentions `needle`, nothing on stdout, no panic.
+fn assert_rejected(run: &Run, needle: &str) {
+    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {}", run.stderr);
+    assert!(lines[0].starts_with("lockcheck: error: "), "{}", lines[0]);
+    assert!(lines[0].contains(needle), "`{needle}` not in: {}", lines[0]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+/// Bitcode of a small driver, compiled once per test that needs it.
+fn driver_bitcode(name: &str) -> PathBuf {
+    let out = scratch(name);
+    let status = Command::new("clang-22")
+        .args([
+            "--target=x86_64-w64-mingw32",
+            "--sysroot=/usr/x86_64-w64-mingw32",
+            "-isystem",
+            "/usr/share/mingw-w64/include/ddk",
+            "-w",
+            "-g",
+            "-O2",
+            "-c",
+            "-emit-llvm",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(repo().join("examples/packet_queue.c"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+#[test]
+fn missing_file() {
+    assert_rejected(
+        &lockcheck(&["check", "/no/such/driver.bc"]),
+        "/no/such/driver.bc: no such file",
+    );
+    assert_rejected(
+        &lockcheck(&["check", "/no/such/driver.c"]),
+        "/no/such/driver.c: no such file",
+    );
+}
+
+#[test]
+fn directory() {
+    let dir = std::env::temp_dir();
+    assert_rejected(
+        &lockcheck(&["check", dir.to_str().unwrap()]),
+        "is a directory",
+    );
+}
+
+#[test]
+fn empty_file() {
+    let path = scratch("empty.bc");
+    std::fs::write(&path, b"").unwrap();
+    assert_rejected(&lockcheck(&["check", path.to_str().unwrap()]), "empty file");
+}
+
+#[test]
+fn random_bytes() {
+    let path = scratch("random.bc");
+    // A fixed pseudo-random sequence (xorshift), not valid UTF-8 or bitcode.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(&path, bytes).unwrap();
+    assert_rejected(
+        &lockcheck(&["check", path.to_str().unwrap()]),
+        "not LLVM bitcode or textual IR",
+    );
+}
+
+#[test]
+fn truncated_bitcode() {
+    let full = std::fs::read(driver_bitcode("whole.bc")).unwrap();
+    for cut in [8, 100, full.len() / 3, full.len() - 16] {
+        let path = scratch(&format!("truncated-{cut}.bc"));
+        std::fs::write(&path, &full[..cut]).unwrap();
+        assert_rejected(
+            &lockcheck(&["check", path.to_str().unwrap()]),
+            "invalid or truncated LLVM bitcode",
+        );
+    }
+}
+
+#[test]
+fn wrong_magic_text_and_invalid_ir() {
+    let path = scratch("notes.ll");
+    std::fs::write(&path, "this is not IR\n").unwrap();
+    assert_rejected(
+        &lockcheck(&["check", path.to_str().unwrap()]),
+        "invalid LLVM IR",
+    );
+    // Parses, but the verifier rejects it (a use before its definition).
+    let path = scratch("broken.ll");
+    std::fs::write(
+        &path,
+        "define i32 @f() {\n  %a = add i32 %b, 1\n  %b = add i32 %a, 1\n  ret i32 %a\n}\n",
+    )
+    .unwrap();
+    assert_rejected(
+        &lockcheck(&["check", path.to_str().unwrap()]),
+        "invalid LLVM IR",
+    );
+}
+
+#[test]
+fn unknown_flag_and_missing_inputs() {
+    assert_rejected(
+        &lockcheck(&["check", "--frobnicate", "x.bc"]),
+        "unexpected argument '--frobnicate'",
+    );
+    assert_rejected(&lockcheck(&["check"]), "<INPUTS>");
+    assert_rejected(
+        &lockcheck(&["check", "--format", "xml", "x.bc"]),
+        "invalid value 'xml'",
+    );
+    assert_rejected(&lockcheck(&["frobnicate"]), "unrecognized subcommand");
+}
+
+#[test]
+fn bad_rules_files() {
+    let bc = driver_bitcode("rules.bc");
+    let bc = bc.to_str().unwrap();
+    let unknown_key = scratch("unknown_key.yaml");
+    std::fs::write(
+        &unknown_key,
+        lockcheck::rules::BUILTIN_RULES.replacen("lock_kinds:", "lock_kindz:", 1),
+    )
+    .unwrap();
+    assert_rejected(
+        &lockcheck(&["check", "--rules", unknown_key.to_str().unwrap(), bc]),
+        "unknown field `lock_kindz`",
+    );
+    let dangling = scratch("dangling.yaml");
+    std::fs::write(
+        &dangling,
+        lockcheck::rules::BUILTIN_RULES.replacen("kind: cancel_spin_lock", "kind: cancel_lock", 1),
+    )
+    .unwrap();
+    assert_rejected(
+        &lockcheck(&["check", "--rules", dangling.to_str().unwrap(), bc]),
+        "unknown lock kind `cancel_lock`",
+    );
+    let not_yaml = scratch("not_yaml.yaml");
+    std::fs::write(&not_yaml, "{{{{ ]]]").unwrap();
+    assert_rejected(
+        &lockcheck(&["check", "--rules", not_yaml.to_str().unwrap(), bc]),
+        "not_yaml.yaml",
+    );
+    assert_rejected(
+        &lockcheck(&["check", "--rules", "/no/rules.yaml", bc]),
+        "/no/rules.yaml",
+    );
+}
+
+#[test]
+fn unknown_entry_and_model() {
+    let bc = driver_bitcode("entry.bc");
+    let bc = bc.to_str().unwrap();
+    assert_rejected(
+        &lockcheck(&["check", "--entry", "NoSuchRoutine", bc]),
+        "no function named `NoSuchRoutine`",
+    );
+    assert_rejected(
+        &lockcheck(&["check", "--model", "ndis", bc]),
+        "--model ndis: unknown driver model",
+    );
+}
+
+#[test]
+fn source_that_does_not_compile() {
+    let path = scratch("broken.c");
+    std::fs::write(&path, "#include <ntddk.h>\nint f( { return 0; }\n").unwrap();
+    assert_rejected(
+        &lockcheck(&["check", path.to_str().unwrap()]),
+        "clang failed",
+    );
+}
+
+#[test]
+fn example_driver_has_its_one_violation() {
+    let example = repo().join("examples/packet_queue.c");
+    let run = lockcheck(&["check", example.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let warnings: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(": warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stdout);
+    assert!(
+        warnings[0]
+            .contains("packet_queue.c:126:13: warning: dispatch routine for IRP_MJ_DEVICE_CONTROL"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].ends_with("[wdm.SpinLock]"), "{}", warnings[0]);
+    assert!(
+        run.stdout
+            .contains("packet_queue.c:123:9: note: spin lock '&ext->StatsLock' acquired here"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let bc = driver_bitcode("json.bc");
+    let out = scratch("report.json");
+    let run = lockcheck(&[
+        "check",
+        "--format",
+        "json",
+        "--output",
+        out.to_str().unwrap(),
+        bc.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let diagnostics = json["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1);
+    let d = &diagnostics[0];
+    for key in ["rule", "check", "severity", "message", "function"] {
+        assert!(d[key].is_string(), "{key} missing in {d}");
+    }
+    assert_eq!(d["rule"], "wdm.SpinLock");
+    assert_eq!(d["check"], "held_at_exit");
+    assert_eq!(d["function"], "DispatchDeviceControl");
+    assert!(
+        d["location"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("packet_queue.c")
+    );
+    assert!(d["location"]["line"].is_u64() && d["location"]["column"].is_u64());
+    let note = &d["notes"][0];
+    assert!(note["message"].as_str().unwrap().contains("acquired here"));
+    assert_eq!(note["location"]["line"], 123);
+}
+
+#[test]
+fn clean_input_exits_zero() {
+    let path = scratch("clean.c");
+    std::fs::write(
+        &path,
+        "#include <ntddk.h>\nstatic KSPIN_LOCK g;\nNTSTATUS DriverEntry(PDRIVER_OBJECT d, PUNICODE_STRING r) {\n  KIRQL i;\n  KeAcquireSpinLock(&g, &i);\n  KeReleaseSpinLock(&g, i);\n  return STATUS_SUCCESS;\n}\n",
+    )
+    .unwrap();
+    let run = lockcheck(&["check", path.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn rules_explain_and_version() {
+    let run = lockcheck(&["rules"]);
+    assert_eq!(run.code, Some(0));
+    for id in [
+        "wdm.SpinLock",
+        "wdm.SpinLockSafe",
+        "wdm.CancelSpinLock",
+        "storport.SpinLock",
+        "kmdf.SpinlockRelease",
+    ] {
+        assert!(run.stdout.contains(id), "{id} not listed");
+    }
+    let run = lockcheck(&["explain", "wdm.SpinLock"]);
+    assert_eq!(run.code, Some(0));
+    for section in [
+        "## What it finds",
+        "## Why it matters",
+        "## Example",
+        "SpinLock (wdm)",
+    ] {
+        assert!(
+            run.stdout.contains(section),
+            "{section} missing from explain"
+        );
+    }
+    assert_rejected(
+        &lockcheck(&["explain", "wdm.Nope"]),
+        "unknown rule `wdm.Nope`",
+    );
+    let run = lockcheck(&["--version"]);
+    assert_eq!(run.code, Some(0));
+    assert!(
+        run.stdout
+            .contains(&format!("LLVM {}", lockcheck::LLVM_VERSION)),
+        "{}",
+        run.stdout
+    );
+}
