@@ -13,10 +13,7 @@ struct Run {
 }
 
 fn lockcheck(args: &[&str]) -> Run {
-    let output = Command::new(cli_path())
-        .args(args)
-        .output()
-        .expect("run lockcheck (build the workspace first)");
+    let output = Command::new(cli_path()).args(args).output().expect("run lockcheck (build the workspace first)");
     Run {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -31,10 +28,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// A bad input: exit 2, exactly one line on stderr that starts with the
@@ -75,23 +69,14 @@ fn driver_bitcode(name: &str) -> PathBuf {
 
 #[test]
 fn missing_file() {
-    assert_rejected(
-        &lockcheck(&["check", "/no/such/driver.bc"]),
-        "/no/such/driver.bc: no such file",
-    );
-    assert_rejected(
-        &lockcheck(&["check", "/no/such/driver.c"]),
-        "/no/such/driver.c: no such file",
-    );
+    assert_rejected(&lockcheck(&["check", "/no/such/driver.bc"]), "/no/such/driver.bc: no such file");
+    assert_rejected(&lockcheck(&["check", "/no/such/driver.c"]), "/no/such/driver.c: no such file");
 }
 
 #[test]
 fn directory() {
     let dir = std::env::temp_dir();
-    assert_rejected(
-        &lockcheck(&["check", dir.to_str().unwrap()]),
-        "is a directory",
-    );
+    assert_rejected(&lockcheck(&["check", dir.to_str().unwrap()]), "is a directory");
 }
 
 #[test]
@@ -115,10 +100,7 @@ fn random_bytes() {
         })
         .collect();
     std::fs::write(&path, bytes).unwrap();
-    assert_rejected(
-        &lockcheck(&["check", path.to_str().unwrap()]),
-        "not LLVM bitcode or textual IR",
-    );
+    assert_rejected(&lockcheck(&["check", path.to_str().unwrap()]), "not LLVM bitcode or textual IR");
 }
 
 #[test]
@@ -127,10 +109,7 @@ fn truncated_bitcode() {
     for cut in [8, 100, full.len() / 3, full.len() - 16] {
         let path = scratch(&format!("truncated-{cut}.bc"));
         std::fs::write(&path, &full[..cut]).unwrap();
-        assert_rejected(
-            &lockcheck(&["check", path.to_str().unwrap()]),
-            "invalid or truncated LLVM bitcode",
-        );
+        assert_rejected(&lockcheck(&["check", path.to_str().unwrap()]), "invalid or truncated LLVM bitcode");
     }
 }
 
@@ -138,34 +117,18 @@ fn truncated_bitcode() {
 fn wrong_magic_text_and_invalid_ir() {
     let path = scratch("notes.ll");
     std::fs::write(&path, "this is not IR\n").unwrap();
-    assert_rejected(
-        &lockcheck(&["check", path.to_str().unwrap()]),
-        "invalid LLVM IR",
-    );
+    assert_rejected(&lockcheck(&["check", path.to_str().unwrap()]), "invalid LLVM IR");
     // Parses, but the verifier rejects it (a use before its definition).
     let path = scratch("broken.ll");
-    std::fs::write(
-        &path,
-        "define i32 @f() {\n  %a = add i32 %b, 1\n  %b = add i32 %a, 1\n  ret i32 %a\n}\n",
-    )
-    .unwrap();
-    assert_rejected(
-        &lockcheck(&["check", path.to_str().unwrap()]),
-        "invalid LLVM IR",
-    );
+    std::fs::write(&path, "define i32 @f() {\n  %a = add i32 %b, 1\n  %b = add i32 %a, 1\n  ret i32 %a\n}\n").unwrap();
+    assert_rejected(&lockcheck(&["check", path.to_str().unwrap()]), "invalid LLVM IR");
 }
 
 #[test]
 fn unknown_flag_and_missing_inputs() {
-    assert_rejected(
-        &lockcheck(&["check", "--frobnicate", "x.bc"]),
-        "unexpected argument '--frobnicate'",
-    );
+    assert_rejected(&lockcheck(&["check", "--frobnicate", "x.bc"]), "unexpected argument '--frobnicate'");
     assert_rejected(&lockcheck(&["check"]), "<INPUTS>");
-    assert_rejected(
-        &lockcheck(&["check", "--format", "xml", "x.bc"]),
-        "invalid value 'xml'",
-    );
+    assert_rejected(&lockcheck(&["check", "--format", "xml", "x.bc"]), "invalid value 'xml'");
     assert_rejected(&lockcheck(&["frobnicate"]), "unrecognized subcommand");
 }
 
@@ -174,15 +137,8 @@ fn bad_rules_files() {
     let bc = driver_bitcode("rules.bc");
     let bc = bc.to_str().unwrap();
     let unknown_key = scratch("unknown_key.yaml");
-    std::fs::write(
-        &unknown_key,
-        lockcheck::rules::BUILTIN_RULES.replacen("lock_kinds:", "lock_kindz:", 1),
-    )
-    .unwrap();
-    assert_rejected(
-        &lockcheck(&["check", "--rules", unknown_key.to_str().unwrap(), bc]),
-        "unknown field `lock_kindz`",
-    );
+    std::fs::write(&unknown_key, lockcheck::rules::BUILTIN_RULES.replacen("lock_kinds:", "lock_kindz:", 1)).unwrap();
+    assert_rejected(&lockcheck(&["check", "--rules", unknown_key.to_str().unwrap(), bc]), "unknown field `lock_kindz`");
     let dangling = scratch("dangling.yaml");
     std::fs::write(
         &dangling,
@@ -195,38 +151,23 @@ fn bad_rules_files() {
     );
     let not_yaml = scratch("not_yaml.yaml");
     std::fs::write(&not_yaml, "{{{{ ]]]").unwrap();
-    assert_rejected(
-        &lockcheck(&["check", "--rules", not_yaml.to_str().unwrap(), bc]),
-        "not_yaml.yaml",
-    );
-    assert_rejected(
-        &lockcheck(&["check", "--rules", "/no/rules.yaml", bc]),
-        "/no/rules.yaml",
-    );
+    assert_rejected(&lockcheck(&["check", "--rules", not_yaml.to_str().unwrap(), bc]), "not_yaml.yaml");
+    assert_rejected(&lockcheck(&["check", "--rules", "/no/rules.yaml", bc]), "/no/rules.yaml");
 }
 
 #[test]
 fn unknown_entry_and_model() {
     let bc = driver_bitcode("entry.bc");
     let bc = bc.to_str().unwrap();
-    assert_rejected(
-        &lockcheck(&["check", "--entry", "NoSuchRoutine", bc]),
-        "no function named `NoSuchRoutine`",
-    );
-    assert_rejected(
-        &lockcheck(&["check", "--model", "ndis", bc]),
-        "--model ndis: unknown driver model",
-    );
+    assert_rejected(&lockcheck(&["check", "--entry", "NoSuchRoutine", bc]), "no function named `NoSuchRoutine`");
+    assert_rejected(&lockcheck(&["check", "--model", "ndis", bc]), "--model ndis: unknown driver model");
 }
 
 #[test]
 fn source_that_does_not_compile() {
     let path = scratch("broken.c");
     std::fs::write(&path, "#include <ntddk.h>\nint f( { return 0; }\n").unwrap();
-    assert_rejected(
-        &lockcheck(&["check", path.to_str().unwrap()]),
-        "clang failed",
-    );
+    assert_rejected(&lockcheck(&["check", path.to_str().unwrap()]), "clang failed");
 }
 
 #[test]
@@ -234,22 +175,16 @@ fn example_driver_has_its_one_violation() {
     let example = repo().join("examples/packet_queue.c");
     let run = lockcheck(&["check", example.to_str().unwrap()]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
-    let warnings: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|l| l.contains(": warning: "))
-        .collect();
+    let warnings: Vec<&str> = run.stdout.lines().filter(|l| l.contains(": warning: ")).collect();
     assert_eq!(warnings.len(), 1, "{}", run.stdout);
     assert!(
-        warnings[0]
-            .contains("packet_queue.c:126:13: warning: dispatch routine for IRP_MJ_DEVICE_CONTROL"),
+        warnings[0].contains("packet_queue.c:126:13: warning: dispatch routine for IRP_MJ_DEVICE_CONTROL"),
         "{}",
         warnings[0]
     );
     assert!(warnings[0].ends_with("[wdm.SpinLock]"), "{}", warnings[0]);
     assert!(
-        run.stdout
-            .contains("packet_queue.c:123:9: note: spin lock '&ext->StatsLock' acquired here"),
+        run.stdout.contains("packet_queue.c:123:9: note: spin lock '&ext->StatsLock' acquired here"),
         "{}",
         run.stdout
     );
@@ -259,18 +194,10 @@ fn example_driver_has_its_one_violation() {
 fn json_report_has_the_documented_shape() {
     let bc = driver_bitcode("json.bc");
     let out = scratch("report.json");
-    let run = lockcheck(&[
-        "check",
-        "--format",
-        "json",
-        "--output",
-        out.to_str().unwrap(),
-        bc.to_str().unwrap(),
-    ]);
+    let run = lockcheck(&["check", "--format", "json", "--output", out.to_str().unwrap(), bc.to_str().unwrap()]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stdout.is_empty());
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let diagnostics = json["diagnostics"].as_array().unwrap();
     assert_eq!(diagnostics.len(), 1);
     let d = &diagnostics[0];
@@ -280,12 +207,7 @@ fn json_report_has_the_documented_shape() {
     assert_eq!(d["rule"], "wdm.SpinLock");
     assert_eq!(d["check"], "held_at_exit");
     assert_eq!(d["function"], "DispatchDeviceControl");
-    assert!(
-        d["location"]["file"]
-            .as_str()
-            .unwrap()
-            .ends_with("packet_queue.c")
-    );
+    assert!(d["location"]["file"].as_str().unwrap().ends_with("packet_queue.c"));
     assert!(d["location"]["line"].is_u64() && d["location"]["column"].is_u64());
     let note = &d["notes"][0];
     assert!(note["message"].as_str().unwrap().contains("acquired here"));
@@ -309,38 +231,16 @@ fn clean_input_exits_zero() {
 fn rules_explain_and_version() {
     let run = lockcheck(&["rules"]);
     assert_eq!(run.code, Some(0));
-    for id in [
-        "wdm.SpinLock",
-        "wdm.SpinLockSafe",
-        "wdm.CancelSpinLock",
-        "storport.SpinLock",
-        "kmdf.SpinlockRelease",
-    ] {
+    for id in ["wdm.SpinLock", "wdm.SpinLockSafe", "wdm.CancelSpinLock", "storport.SpinLock", "kmdf.SpinlockRelease"] {
         assert!(run.stdout.contains(id), "{id} not listed");
     }
     let run = lockcheck(&["explain", "wdm.SpinLock"]);
     assert_eq!(run.code, Some(0));
-    for section in [
-        "## What it finds",
-        "## Why it matters",
-        "## Example",
-        "SpinLock (wdm)",
-    ] {
-        assert!(
-            run.stdout.contains(section),
-            "{section} missing from explain"
-        );
+    for section in ["## What it finds", "## Why it matters", "## Example", "SpinLock (wdm)"] {
+        assert!(run.stdout.contains(section), "{section} missing from explain");
     }
-    assert_rejected(
-        &lockcheck(&["explain", "wdm.Nope"]),
-        "unknown rule `wdm.Nope`",
-    );
+    assert_rejected(&lockcheck(&["explain", "wdm.Nope"]), "unknown rule `wdm.Nope`");
     let run = lockcheck(&["--version"]);
     assert_eq!(run.code, Some(0));
-    assert!(
-        run.stdout
-            .contains(&format!("LLVM {}", lockcheck::LLVM_VERSION)),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains(&format!("LLVM {}", lockcheck::LLVM_VERSION)), "{}", run.stdout);
 }

@@ -1,23 +1,38 @@
 //! Runs every fixture, for every variant, through the library, the opt
 //! plugin and the CLI; each must report exactly the inline expectations.
+//! Afterwards prints the precision report: per rule, over every fixture,
+//! build and front end, the expected reports found and the false ones.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use lockcheck_tests::{
-    Fixture, FixtureArgs, Found, Variant, compile, difference, discover, run_cli, run_library,
-    run_plugin,
+    Fixture, FixtureArgs, Found, Variant, compile, difference, discover, run_cli, run_library, run_plugin,
 };
 
 /// One way of running lockcheck: (bitcode, fixture options, fixture dir) -> findings.
 type FrontEnd = fn(&Path, &FixtureArgs, &Path) -> Result<BTreeSet<Found>, String>;
 
-const FRONT_ENDS: [(&str, FrontEnd); 3] = [
-    ("library", run_library),
-    ("opt plugin", run_plugin),
-    ("CLI", run_cli),
-];
+const FRONT_ENDS: [(&str, FrontEnd); 3] = [("library", run_library), ("opt plugin", run_plugin), ("CLI", run_cli)];
+
+/// Per rule: (expected, found among expected, false reports).
+static TALLY: Mutex<BTreeMap<String, (usize, usize, usize)>> = Mutex::new(BTreeMap::new());
+
+fn tally(expected: &BTreeSet<Found>, found: &BTreeSet<Found>) {
+    let mut tally = TALLY.lock().unwrap();
+    for e in expected {
+        let entry = tally.entry(e.2.clone()).or_default();
+        entry.0 += 1;
+        if found.contains(e) {
+            entry.1 += 1;
+        }
+    }
+    for f in found.difference(expected) {
+        tally.entry(f.2.clone()).or_default().2 += 1;
+    }
+}
 
 fn check(fixture: &Fixture, variant: Variant) -> Result<(), Failed> {
     let bitcode = compile(fixture, variant)?;
@@ -26,27 +41,42 @@ fn check(fixture: &Fixture, variant: Variant) -> Result<(), Failed> {
     for (name, run) in FRONT_ENDS {
         match run(&bitcode, &fixture.args, &fixture.dir) {
             Ok(found) => {
+                tally(&expected, &found);
                 if let Some(diff) = difference(&expected, &found) {
                     problems.push(format!("{name}: {diff}"));
                 }
             }
-            Err(e) => problems.push(format!("{name}: {e}")),
+            Err(e) => {
+                tally(&expected, &BTreeSet::new());
+                problems.push(format!("{name}: {e}"));
+            }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n").into())
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+}
+
+fn print_precision(fixtures: usize) {
+    let tally = TALLY.lock().unwrap();
+    if tally.is_empty() {
+        return;
     }
+    println!("\nprecision over {fixtures} fixtures x {} builds x {} front ends:", Variant::ALL.len(), FRONT_ENDS.len());
+    println!("  {:24} {:>9} {:>9} {:>7} {:>6}", "rule", "expected", "found", "found%", "false");
+    let (mut e_all, mut f_all, mut x_all) = (0, 0, 0);
+    for (rule, (expected, found, false_reports)) in tally.iter() {
+        let percent = if *expected == 0 { 100.0 } else { 100.0 * *found as f64 / *expected as f64 };
+        println!("  {rule:24} {expected:>9} {found:>9} {percent:>6.1}% {false_reports:>6}");
+        (e_all, f_all, x_all) = (e_all + expected, f_all + found, x_all + false_reports);
+    }
+    let percent = if e_all == 0 { 100.0 } else { 100.0 * f_all as f64 / e_all as f64 };
+    println!("  {:24} {e_all:>9} {f_all:>9} {percent:>6.1}% {x_all:>6}", "all rules");
 }
 
 fn main() {
     let args = Arguments::from_args();
     let fixtures = discover();
-    assert!(
-        !fixtures.is_empty(),
-        "no fixtures found under tests/fixtures"
-    );
+    assert!(!fixtures.is_empty(), "no fixtures found under tests/fixtures");
+    let count = fixtures.len();
     let mut trials = Vec::new();
     for fixture in fixtures {
         for variant in Variant::ALL {
@@ -55,5 +85,7 @@ fn main() {
             trials.push(Trial::test(name, move || check(&fixture, variant)));
         }
     }
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    print_precision(count);
+    conclusion.exit();
 }

@@ -9,9 +9,8 @@ use lockcheck_tests::{Arch, Opt, Variant};
 /// `offsetof` of each (struct, field) for one target, read back from the IR
 /// of a generated translation unit.
 fn offsets(variant: Variant, fields: &[(String, String)]) -> Vec<u64> {
-    let mut source = String::from(
-        "#include <ntddk.h>\n#include <stddef.h>\nunsigned long long lockcheck_offsets[] = {\n",
-    );
+    let mut source =
+        String::from("#include <ntddk.h>\n#include <stddef.h>\nunsigned long long lockcheck_offsets[] = {\n");
     for (s, f) in fields {
         source.push_str(&format!("    offsetof(struct {s}, {f}),\n"));
     }
@@ -20,37 +19,15 @@ fn offsets(variant: Variant, fields: &[(String, String)]) -> Vec<u64> {
     std::fs::create_dir_all(&dir).unwrap();
     let c = dir.join(format!("{}.c", variant.name()));
     std::fs::write(&c, source).unwrap();
-    let flags: Vec<String> = variant
-        .clang_flags()
-        .into_iter()
-        .filter(|f| f != "-c" && f != "-emit-llvm")
-        .collect();
-    let output = Command::new("clang-22")
-        .args(&flags)
-        .args(["-S", "-emit-llvm", "-o", "-"])
-        .arg(&c)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let flags: Vec<String> = variant.clang_flags().into_iter().filter(|f| f != "-c" && f != "-emit-llvm").collect();
+    let output = Command::new("clang-22").args(&flags).args(["-S", "-emit-llvm", "-o", "-"]).arg(&c).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let ir = String::from_utf8(output.stdout).unwrap();
-    let line = ir
-        .lines()
-        .find(|l| l.starts_with("@lockcheck_offsets"))
-        .expect("offsets array in IR");
+    let line = ir.lines().find(|l| l.starts_with("@lockcheck_offsets")).expect("offsets array in IR");
     let body = &line[line.find("[i64").expect("array initializer")..];
     body.split("i64 ")
         .skip(1)
-        .map(|n| {
-            n.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .unwrap()
-        })
+        .map(|n| n.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap())
         .collect()
 }
 

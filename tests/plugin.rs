@@ -21,10 +21,7 @@ fn run(command: &mut Command) -> Run {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -71,11 +68,7 @@ fn opt(passes: &str, extra: &[&str], input: &Path) -> Run {
 fn assert_llvm_error(run: &Run, needle: &str) {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("error: lockcheck: "), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(needle),
-        "`{needle}` not in {}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(needle), "`{needle}` not in {}", run.stderr);
     for crash in ["Stack dump", "PLEASE submit", "panicked", "Aborted"] {
         assert!(!run.stderr.contains(crash), "{}", run.stderr);
     }
@@ -85,12 +78,7 @@ fn assert_llvm_error(run: &Run, needle: &str) {
 fn opt_reports_with_locations() {
     let r = opt("lockcheck", &[], &example_bitcode());
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("packet_queue.c:126:13: dispatch routine for IRP_MJ_DEVICE_CONTROL"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("packet_queue.c:126:13: dispatch routine for IRP_MJ_DEVICE_CONTROL"), "{}", r.stderr);
     assert!(r.stderr.contains("note: "), "{}", r.stderr);
 }
 
@@ -99,40 +87,22 @@ fn opt_bad_rules_is_an_llvm_error_not_a_crash() {
     let bad = scratch("bad.yaml");
     std::fs::write(&bad, "version: 1\nlock_kinds: {}\nbogus: true\n").unwrap();
     let bc = example_bitcode();
+    assert_llvm_error(&opt(&format!("lockcheck<rules={}>", bad.display()), &[], &bc), "unknown field `bogus`");
     assert_llvm_error(
-        &opt(&format!("lockcheck<rules={}>", bad.display()), &[], &bc),
+        &opt("lockcheck", &[&format!("-lockcheck-rules={}", bad.display())], &bc),
         "unknown field `bogus`",
     );
-    assert_llvm_error(
-        &opt(
-            "lockcheck",
-            &[&format!("-lockcheck-rules={}", bad.display())],
-            &bc,
-        ),
-        "unknown field `bogus`",
-    );
-    assert_llvm_error(
-        &opt("lockcheck<rules=/no/such.yaml>", &[], &bc),
-        "/no/such.yaml",
-    );
-    assert_llvm_error(
-        &opt("lockcheck<colour=red>", &[], &bc),
-        "unknown pass parameter `colour`",
-    );
+    assert_llvm_error(&opt("lockcheck<rules=/no/such.yaml>", &[], &bc), "/no/such.yaml");
+    assert_llvm_error(&opt("lockcheck<colour=red>", &[], &bc), "unknown pass parameter `colour`");
 }
 
 #[test]
 fn opt_json_output_to_file() {
     let out = scratch("report.json");
-    let r = opt(
-        &format!("lockcheck<format=json;output={}>", out.display()),
-        &[],
-        &example_bitcode(),
-    );
+    let r = opt(&format!("lockcheck<format=json;output={}>", out.display()), &[], &example_bitcode());
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stderr.is_empty(), "{}", r.stderr);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(json["diagnostics"][0]["location"]["line"], 126);
 }
 
@@ -157,21 +127,9 @@ fn clang_reports_during_a_normal_compile_at_every_level() {
             "{level}: {}",
             r.stderr
         );
-        assert!(
-            r.stderr.contains("return STATUS_BUFFER_TOO_SMALL;"),
-            "{level}: no source snippet: {}",
-            r.stderr
-        );
-        assert!(
-            r.stderr.contains("note: ") && r.stderr.contains("acquired here"),
-            "{level}: {}",
-            r.stderr
-        );
-        assert!(
-            r.stderr.contains("1 warning generated."),
-            "{level}: {}",
-            r.stderr
-        );
+        assert!(r.stderr.contains("return STATUS_BUFFER_TOO_SMALL;"), "{level}: no source snippet: {}", r.stderr);
+        assert!(r.stderr.contains("note: ") && r.stderr.contains("acquired here"), "{level}: {}", r.stderr);
+        assert!(r.stderr.contains("1 warning generated."), "{level}: {}", r.stderr);
     }
 }
 
@@ -179,23 +137,14 @@ fn clang_reports_during_a_normal_compile_at_every_level() {
 fn clang_werror_turns_violations_into_errors() {
     let r = clang(&["-O2", "-Werror"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("packet_queue.c:126:13: error: dispatch routine"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("packet_queue.c:126:13: error: dispatch routine"), "{}", r.stderr);
 }
 
 #[test]
 fn clang_bad_rules_fails_the_compile_cleanly() {
     let bad = scratch("bad-clang.yaml");
     std::fs::write(&bad, "not: [a, valid, pack]\n").unwrap();
-    let r = clang(&[
-        "-O2",
-        "-mllvm",
-        &format!("-lockcheck-rules={}", bad.display()),
-    ]);
+    let r = clang(&["-O2", "-mllvm", &format!("-lockcheck-rules={}", bad.display())]);
     assert_llvm_error(&r, "bad-clang.yaml");
     assert!(r.stdout.is_empty());
 }

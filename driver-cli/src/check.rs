@@ -38,12 +38,8 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             files.push(input.clone());
         }
     }
-    let config = Config {
-        rules,
-        entries: args.entries.clone(),
-        model: args.model.clone(),
-        all_functions: args.all_functions,
-    };
+    let config =
+        Config { rules, entries: args.entries.clone(), model: args.model.clone(), all_functions: args.all_functions };
     let report = lockcheck::check_files(&files, &config);
     drop(temporaries);
     let report = match report {
@@ -60,9 +56,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             eprintln!("lockcheck: assumed lock-neutral (external, not a lock API): {function}");
         }
         for function in &report.imprecise_functions {
-            eprintln!(
-                "lockcheck: analysis bound reached in {function}: reports depending on it are dropped"
-            );
+            eprintln!("lockcheck: analysis bound reached in {function}: reports depending on it are dropped");
         }
     }
     let text = match format {
@@ -70,24 +64,17 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         Format::Json => render::json(&report.diagnostics),
     };
     let written = match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("{}: cannot write output: {e}", path.display())),
+        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: cannot write output: {e}", path.display())),
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .and_then(|_| out.flush())
-                .map_err(|e| format!("cannot write output: {e}"))
+            out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write output: {e}"))
         }
     };
     if let Err(e) = written {
         return fail(e);
     }
-    if report.diagnostics.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if report.diagnostics.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn rename_temporaries(message: &str, inputs: &[PathBuf], files: &[PathBuf]) -> String {

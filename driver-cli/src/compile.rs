@@ -22,11 +22,7 @@ pub fn clang() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|dir| dir.join("clang-22").is_file()))
         .unwrap_or(false);
-    if on_path {
-        PathBuf::from("clang-22")
-    } else {
-        PathBuf::from("/usr/lib/llvm-22/bin/clang")
-    }
+    if on_path { PathBuf::from("clang-22") } else { PathBuf::from("/usr/lib/llvm-22/bin/clang") }
 }
 
 /// A bitcode file that is deleted when dropped.
@@ -45,15 +41,11 @@ pub fn compile(source: &Path, flags: &[String], index: usize) -> Result<TempBitc
     match std::fs::metadata(source) {
         Err(_) => return Err(format!("{name}: no such file")),
         Ok(m) if m.is_dir() => {
-            return Err(format!(
-                "{name}: is a directory, expected a .bc, .ll or .c file"
-            ));
+            return Err(format!("{name}: is a directory, expected a .bc, .ll or .c file"));
         }
         Ok(_) => {}
     }
-    let out = TempBitcode(
-        std::env::temp_dir().join(format!("lockcheck-{}-{index}.bc", std::process::id())),
-    );
+    let out = TempBitcode(std::env::temp_dir().join(format!("lockcheck-{}-{index}.bc", std::process::id())));
     let mut command = Command::new(clang());
     if flags.is_empty() {
         command.args(DEFAULT_FLAGS);
@@ -61,27 +53,11 @@ pub fn compile(source: &Path, flags: &[String], index: usize) -> Result<TempBitc
         command.args(flags);
     }
     // Debug info gives locations and names; optnone would stop promotion.
-    command
-        .args([
-            "-c",
-            "-emit-llvm",
-            "-g",
-            "-Xclang",
-            "-disable-O0-optnone",
-            "-o",
-        ])
-        .arg(&out.0)
-        .arg(source);
-    let output = command
-        .output()
-        .map_err(|e| format!("{name}: cannot run {}: {e}", clang().display()))?;
+    command.args(["-c", "-emit-llvm", "-g", "-Xclang", "-disable-O0-optnone", "-o"]).arg(&out.0).arg(source);
+    let output = command.output().map_err(|e| format!("{name}: cannot run {}: {e}", clang().display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let first = stderr
-            .lines()
-            .find(|l| l.contains("error:"))
-            .unwrap_or("compilation failed")
-            .trim();
+        let first = stderr.lines().find(|l| l.contains("error:")).unwrap_or("compilation failed").trim();
         return Err(format!("{name}: clang failed: {first}"));
     }
     Ok(out)

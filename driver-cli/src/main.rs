@@ -22,13 +22,7 @@ struct Cli {
 
 fn version() -> &'static str {
     static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    VERSION.get_or_init(|| {
-        format!(
-            "{} (built against LLVM {})",
-            env!("CARGO_PKG_VERSION"),
-            lockcheck::LLVM_VERSION
-        )
-    })
+    VERSION.get_or_init(|| format!("{} (built against LLVM {})", env!("CARGO_PKG_VERSION"), lockcheck::LLVM_VERSION))
 }
 
 #[derive(Subcommand)]
@@ -119,11 +113,7 @@ fn main() -> ExitCode {
                 .lines()
                 .take_while(|l| !l.starts_with("Usage:"))
                 .map(str::trim)
-                .filter(|l| {
-                    !l.is_empty()
-                        && !l.starts_with("tip:")
-                        && !l.starts_with("For more information")
-                })
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:") && !l.starts_with("For more information"))
                 .collect();
             let message = lines.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);

@@ -16,11 +16,7 @@ fn load(rules: Option<&Path>) -> Result<RulePack, ExitCode> {
 }
 
 fn models(pack: &RulePack, rule: &lockcheck::rules::Rule) -> String {
-    rule.models
-        .iter()
-        .map(|&m| pack.models[m].id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    rule.models.iter().map(|&m| pack.models[m].id.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 pub fn list(rules: Option<&Path>) -> ExitCode {
@@ -30,19 +26,8 @@ pub fn list(rules: Option<&Path>) -> ExitCode {
     };
     let width = pack.rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
     for rule in &pack.rules {
-        println!(
-            "{:width$}  {:8}  {}",
-            rule.id,
-            rule.severity.as_str(),
-            rule.summary
-        );
-        println!(
-            "{:width$}  {:8}  SDV: {}; models: {}",
-            "",
-            "",
-            rule.sdv_name,
-            models(&pack, rule)
-        );
+        println!("{:width$}  {:8}  {}", rule.id, rule.severity.as_str(), rule.summary);
+        println!("{:width$}  {:8}  SDV: {}; models: {}", "", "", rule.sdv_name, models(&pack, rule));
     }
     println!("\nRun `lockcheck explain <rule>` for a rule's documentation.");
     ExitCode::SUCCESS
@@ -59,24 +44,11 @@ pub fn explain(id: &str, rules: Option<&Path>) -> ExitCode {
     };
     println!("# {} ({})\n", rule.id, rule.sdv_name);
     println!("{}\n", rule.summary);
-    println!(
-        "Severity: {}. Driver models: {}.",
-        rule.severity.as_str(),
-        models(&pack, rule)
-    );
+    println!("Severity: {}. Driver models: {}.", rule.severity.as_str(), models(&pack, rule));
     for own in &rule.owns {
-        let kinds: Vec<&str> = own
-            .kinds
-            .iter()
-            .map(|&k| pack.lock_kinds[k].display.as_str())
-            .collect();
+        let kinds: Vec<&str> = own.kinds.iter().map(|&k| pack.lock_kinds[k].display.as_str()).collect();
         for check in &own.checks {
-            println!(
-                "Check {}: {} ({}).",
-                check.as_str(),
-                check.summary(),
-                kinds.join(", ")
-            );
+            println!("Check {}: {} ({}).", check.as_str(), check.summary(), kinds.join(", "));
         }
     }
     println!("\n{}", rule.doc.trim_end());

@@ -66,10 +66,7 @@ fn split(steps: &[Step], last_load: Option<usize>) -> (&[Step], &[Step]) {
 }
 
 fn offset(steps: &[Step]) -> i64 {
-    steps
-        .iter()
-        .map(|s| if let Step::Offset(o) = s { *o } else { 0 })
-        .sum()
+    steps.iter().map(|s| if let Step::Offset(o) = s { *o } else { 0 }).sum()
 }
 
 /// Roots that are certainly different objects: globals and stack slots are
@@ -77,12 +74,7 @@ fn offset(steps: &[Step]) -> i64 {
 /// new stack slot. Two parameters, or a parameter and a global, may be equal.
 fn distinct_objects(a: Root, b: Root) -> bool {
     use Root::*;
-    matches!(
-        (a, b),
-        (Global(_) | Local(..), Global(_) | Local(..))
-            | (Param(..), Local(..))
-            | (Local(..), Param(..))
-    )
+    matches!((a, b), (Global(_) | Local(..), Global(_) | Local(..)) | (Param(..), Local(..)) | (Local(..), Param(..)))
 }
 
 #[cfg(test)]
@@ -98,16 +90,8 @@ mod tests {
     fn distinct_fields_of_one_object_do_not_alias() {
         let mut paths = Paths::default();
         let ext = [Step::Offset(64), Step::Load];
-        let read = path(
-            &mut paths,
-            Root::Param(0, 0),
-            &[ext[0], ext[1], Step::Offset(0)],
-        );
-        let write = path(
-            &mut paths,
-            Root::Param(0, 0),
-            &[ext[0], ext[1], Step::Offset(8)],
-        );
+        let read = path(&mut paths, Root::Param(0, 0), &[ext[0], ext[1], Step::Offset(0)]);
+        let write = path(&mut paths, Root::Param(0, 0), &[ext[0], ext[1], Step::Offset(8)]);
         assert!(!may_alias(&paths, read, write));
         assert!(may_alias(&paths, read, read));
     }
@@ -127,16 +111,8 @@ mod tests {
     #[test]
     fn loaded_pointers_from_different_places_may_alias() {
         let mut paths = Paths::default();
-        let a = path(
-            &mut paths,
-            Root::Param(0, 0),
-            &[Step::Offset(8), Step::Load],
-        );
-        let b = path(
-            &mut paths,
-            Root::Param(0, 0),
-            &[Step::Offset(16), Step::Load],
-        );
+        let a = path(&mut paths, Root::Param(0, 0), &[Step::Offset(8), Step::Load]);
+        let b = path(&mut paths, Root::Param(0, 0), &[Step::Offset(16), Step::Load]);
         assert!(may_alias(&paths, a, b));
     }
 }

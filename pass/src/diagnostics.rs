@@ -32,12 +32,7 @@ pub struct Location {
 impl From<&SourceLoc> for Location {
     fn from(l: &SourceLoc) -> Self {
         let path = l.path();
-        Location {
-            file: display_path(&path),
-            line: l.line,
-            column: l.column,
-            path,
-        }
+        Location { file: display_path(&path), line: l.line, column: l.column, path }
     }
 }
 
@@ -78,8 +73,9 @@ pub fn build(
     rules: &RulePack,
     routines: &[Routine],
     findings: &[Finding],
+    opaque_origins: &[(FuncId, LockKey)],
 ) -> Vec<Diagnostic> {
-    let writer = Writer { facts, rules };
+    let writer = Writer { facts, rules, opaque_origins };
     // (report, its (file, line, rule) key, the routines reaching it)
     type Merged = (Diagnostic, (String, u32, String), Vec<usize>);
     let mut out: Vec<Merged> = Vec::new();
@@ -88,11 +84,7 @@ pub fn build(
         let diagnostic = writer.diagnostic(finding, routines);
         let key = match &diagnostic.location {
             Some(l) => (l.file.clone(), l.line, diagnostic.rule.clone()),
-            None => (
-                diagnostic.function.clone(),
-                0,
-                format!("{}:{}", diagnostic.rule, v.check.as_str()),
-            ),
+            None => (diagnostic.function.clone(), 0, format!("{}:{}", diagnostic.rule, v.check.as_str())),
         };
         match out.iter_mut().find(|(_, k, _)| *k == key) {
             Some((_, _, others)) => {
@@ -111,28 +103,16 @@ pub fn build(
                     .iter()
                     .map(|&r| {
                         let routine = &routines[r];
-                        format!(
-                            "'{}' ({})",
-                            facts.function(routine.func).display,
-                            routine.describe(rules)
-                        )
+                        format!("'{}' ({})", facts.function(routine.func).display, routine.describe(rules))
                     })
                     .collect();
-                d.notes.push(Note {
-                    message: format!("also reached from {}", others.join(", ")),
-                    location: None,
-                });
+                d.notes.push(Note { message: format!("also reached from {}", others.join(", ")), location: None });
             }
             d
         })
         .collect();
     diagnostics.sort_by(|a, b| {
-        let key = |d: &Diagnostic| {
-            d.location
-                .as_ref()
-                .map(|l| (l.file.clone(), l.line, l.column))
-                .unwrap_or_default()
-        };
+        let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column)).unwrap_or_default();
         key(a).cmp(&key(b)).then_with(|| a.rule.cmp(&b.rule))
     });
     diagnostics
@@ -141,6 +121,7 @@ pub fn build(
 struct Writer<'a> {
     facts: &'a ModuleFacts,
     rules: &'a RulePack,
+    opaque_origins: &'a [(FuncId, LockKey)],
 }
 
 impl Writer<'_> {
@@ -153,11 +134,7 @@ impl Writer<'_> {
     }
 
     fn kind_name(&self, kind: usize) -> &str {
-        self.rules
-            .lock_kinds
-            .get(kind)
-            .map(|k| k.display.as_str())
-            .unwrap_or("lock")
+        self.rules.lock_kinds.get(kind).map(|k| k.display.as_str()).unwrap_or("lock")
     }
 
     /// "spin lock '&ext->ReadLock'", "the cancel spin lock".
@@ -165,12 +142,17 @@ impl Writer<'_> {
         let kind_name = self.kind_name(kind);
         match lock {
             Some(LockKey::Path(p)) => format!("{kind_name} '{}'", self.facts.paths.describe(p)),
-            Some(LockKey::Handle(h)) => format!(
-                "{kind_name} held through handle '{}'",
-                self.facts.paths.describe(h)
-            ),
+            Some(LockKey::Handle(h)) => format!("{kind_name} held through handle '{}'", self.facts.paths.describe(h)),
             Some(LockKey::Global(_)) => format!("the {kind_name}"),
-            Some(LockKey::Opaque(_)) | None => format!("a {kind_name}"),
+            Some(LockKey::Opaque(n)) => match self.opaque_origins.get(n as usize) {
+                // A lock a callee acquired through a pointer the caller cannot name.
+                Some((_, LockKey::Path(p))) if self.facts.paths.name(*p).is_some() => {
+                    format!("{kind_name} '{}'", self.facts.paths.describe(*p))
+                }
+                Some((callee, _)) => format!("a {kind_name} acquired in '{}'", self.function_name(*callee)),
+                None => format!("a {kind_name}"),
+            },
+            None => format!("a {kind_name}"),
         }
     }
 
@@ -192,22 +174,13 @@ impl Writer<'_> {
             Check::DoubleAcquire => format!("{lock} is acquired while already held"),
             Check::ReleaseNotHeld => format!("{lock} is released but not held"),
             Check::CallWhileHeld => {
-                let call = self
-                    .called_name(v)
-                    .unwrap_or_else(|| "a call that must not run under a spin lock".into());
+                let call = self.called_name(v).unwrap_or_else(|| "a call that must not run under a spin lock".into());
                 format!("{call} is called while {lock} is held")
             }
             Check::HeldAtExit => {
-                let names: Vec<String> = v
-                    .related
-                    .iter()
-                    .filter_map(|t| t.last().and_then(|s| self.acquired_lock(s)))
-                    .collect();
-                let held = if names.len() > 1 {
-                    names.join(" and ")
-                } else {
-                    lock
-                };
+                let names: Vec<String> =
+                    v.related.iter().filter_map(|t| t.last().and_then(|s| self.acquired_lock(s))).collect();
+                let held = if names.len() > 1 { names.join(" and ") } else { lock };
                 format!(
                     "{} '{}' returns while {held} {} held",
                     routine.describe(self.rules),
@@ -225,16 +198,13 @@ impl Writer<'_> {
                 && last.location.is_some()
                 && last.location == self.loc(v.site)
             {
-                last.message
-                    .push_str(" in an earlier iteration of the loop");
+                last.message.push_str(" in an earlier iteration of the loop");
             }
             notes.extend(acquisition);
         }
         notes.extend(self.branch_notes(&v.trace, &v.related));
         notes.extend(self.call_chain_notes(&v.trace));
-        if v.check != Check::HeldAtExit
-            && routine.func != v.func
-            && !notes.iter().any(|n| n.message.starts_with("in "))
+        if v.check != Check::HeldAtExit && routine.func != v.func && !notes.iter().any(|n| n.message.starts_with("in "))
         {
             notes.push(Note {
                 message: format!(
@@ -271,15 +241,12 @@ impl Writer<'_> {
     fn called_name(&self, v: &crate::dataflow::Violation) -> Option<String> {
         let site = v.site?;
         let body = self.facts.function(v.func).body.as_ref()?;
-        body.blocks
-            .iter()
-            .flat_map(|b| b.events.iter())
-            .find_map(|e| match e {
-                crate::facts::Event::Forbidden(f) if f.loc == Some(site) => {
-                    Some(self.rules.forbidden_calls[f.call].display.clone())
-                }
-                _ => None,
-            })
+        body.blocks.iter().flat_map(|b| b.events.iter()).find_map(|e| match e {
+            crate::facts::Event::Forbidden(f) if f.loc == Some(site) => {
+                Some(self.rules.forbidden_calls[f.call].display.clone())
+            }
+            _ => None,
+        })
     }
 
     /// Where a lock was acquired: the calls leading to the acquire, then the acquire.
@@ -288,9 +255,7 @@ impl Writer<'_> {
         let mut step = trace.last().cloned();
         while let Some(s) = step {
             match s {
-                Step::Call {
-                    loc, callee, inner, ..
-                } => {
+                Step::Call { loc, callee, inner, .. } => {
                     notes.push(Note {
                         message: format!("in call to '{}'", self.function_name(callee)),
                         location: self.loc(loc),
@@ -299,10 +264,7 @@ impl Writer<'_> {
                 }
                 Step::Acquire { loc, .. } => {
                     let name = self.step_lock_name(&s).unwrap_or_default();
-                    notes.push(Note {
-                        message: format!("{name} acquired here"),
-                        location: self.loc(loc),
-                    });
+                    notes.push(Note { message: format!("{name} acquired here"), location: self.loc(loc) });
                     break;
                 }
                 Step::EntryHolding { func, kind } => {
@@ -353,10 +315,7 @@ impl Writer<'_> {
     fn call_chain_notes(&self, trace: &Trace) -> Vec<Note> {
         let mut notes = Vec::new();
         let mut step = trace.last().cloned();
-        while let Some(Step::Call {
-            loc, callee, inner, ..
-        }) = step
-        {
+        while let Some(Step::Call { loc, callee, inner, .. }) = step {
             notes.push(Note {
                 message: format!("in call to '{}'", self.function_name(callee)),
                 location: self.loc(loc),
@@ -371,28 +330,10 @@ impl Writer<'_> {
 /// caller, so identity is by content).
 fn same_step(a: &Step, b: &Step) -> bool {
     match (a, b) {
-        (
-            Step::Acquire {
-                func: f1, loc: l1, ..
-            },
-            Step::Acquire {
-                func: f2, loc: l2, ..
-            },
-        ) => f1 == f2 && l1 == l2,
-        (
-            Step::Call {
-                func: f1,
-                loc: l1,
-                callee: c1,
-                ..
-            },
-            Step::Call {
-                func: f2,
-                loc: l2,
-                callee: c2,
-                ..
-            },
-        ) => f1 == f2 && l1 == l2 && c1 == c2,
+        (Step::Acquire { func: f1, loc: l1, .. }, Step::Acquire { func: f2, loc: l2, .. }) => f1 == f2 && l1 == l2,
+        (Step::Call { func: f1, loc: l1, callee: c1, .. }, Step::Call { func: f2, loc: l2, callee: c2, .. }) => {
+            f1 == f2 && l1 == l2 && c1 == c2
+        }
         (Step::EntryHolding { func: f1, .. }, Step::EntryHolding { func: f2, .. }) => f1 == f2,
         _ => false,
     }

@@ -48,12 +48,7 @@ pub struct Config {
 
 impl Config {
     pub fn new(rules: RulePack) -> Config {
-        Config {
-            rules,
-            entries: Vec::new(),
-            model: None,
-            all_functions: false,
-        }
+        Config { rules, entries: Vec::new(), model: None, all_functions: false }
     }
 }
 
@@ -101,15 +96,12 @@ fn analyze_facts(facts: &mut facts::ModuleFacts, config: &Config) -> Result<Repo
     let model = model::select(facts, rules, config.model.as_deref())?;
     let routines = routines::discover(facts, rules, &config.entries, config.all_functions)?;
     let (findings, stats) = dataflow::analyze(facts, rules, model, &routines);
-    let diagnostics = diagnostics::build(facts, rules, &routines, &findings);
+    let diagnostics = diagnostics::build(facts, rules, &routines, &findings, &stats.opaque_origins);
     let name = |f: &u32| facts.function(*f).display.clone();
     Ok(Report {
         diagnostics,
         model: rules.models[model].id.clone(),
-        routines: routines
-            .iter()
-            .map(|r| (facts.function(r.func).display.clone(), r.describe(rules)))
-            .collect(),
+        routines: routines.iter().map(|r| (facts.function(r.func).display.clone(), r.describe(rules))).collect(),
         neutral_externals: stats.neutral_externals.iter().map(name).collect(),
         imprecise_functions: stats.imprecise_functions.iter().map(name).collect(),
     })

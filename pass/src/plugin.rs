@@ -85,9 +85,7 @@ fn parse_options(text: &str) -> Result<PluginOptions> {
         let (key, value) = item.split_once('=').unwrap_or((item, ""));
         let need = |value: &str| -> Result<String> {
             if value.is_empty() {
-                Err(Error::new(format!(
-                    "pass parameter `{key}` needs a value ({key}=...)"
-                )))
+                Err(Error::new(format!("pass parameter `{key}` needs a value ({key}=...)")))
             } else {
                 Ok(value.to_string())
             }
@@ -97,9 +95,7 @@ fn parse_options(text: &str) -> Result<PluginOptions> {
             "format" => options.format = Some(Format::parse(&need(value)?)?),
             "output" => options.output = Some(PathBuf::from(need(value)?)),
             "model" => options.model = Some(need(value)?),
-            "entry" => options
-                .entries
-                .extend(need(value)?.split(',').map(str::to_string)),
+            "entry" => options.entries.extend(need(value)?.split(',').map(str::to_string)),
             "all-functions" => options.all_functions = true,
             _ => {
                 return Err(Error::new(format!(
@@ -132,9 +128,7 @@ pub unsafe extern "C" fn lockcheck_run_module(
     let options = if options.is_null() {
         String::new()
     } else {
-        unsafe { CStr::from_ptr(options) }
-            .to_string_lossy()
-            .into_owned()
+        unsafe { CStr::from_ptr(options) }.to_string_lossy().into_owned()
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| run(module, &options, sink, emit)));
     let message = match outcome {
@@ -147,9 +141,7 @@ pub unsafe extern "C" fn lockcheck_run_module(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             // An internal failure must not fail the user's build: warn instead.
-            let text = c_string(&format!(
-                "lockcheck: internal error, module not checked: {what}"
-            ));
+            let text = c_string(&format!("lockcheck: internal error, module not checked: {what}"));
             let d = LockcheckDiagnostic {
                 severity: WARNING,
                 file: std::ptr::null(),
@@ -203,17 +195,15 @@ fn run(module: LLVMModuleRef, options: &str, sink: *mut c_void, emit: EmitFn) ->
             }
             Ok(())
         }
-        Format::Json => write_output(
-            &crate::render::json(&report.diagnostics),
-            options.output.as_deref(),
-        ),
+        Format::Json => write_output(&crate::render::json(&report.diagnostics), options.output.as_deref()),
     }
 }
 
 fn write_output(text: &str, output: Option<&std::path::Path>) -> Result<()> {
     match output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Error::new(format!("{}: cannot write output: {e}", path.display()))),
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| Error::new(format!("{}: cannot write output: {e}", path.display())))
+        }
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -230,10 +220,7 @@ fn emit_diagnostic(d: &Diagnostic, sink: *mut c_void, emit: EmitFn) {
         let message = c_string(message);
         let (file, directory) = match location {
             // The absolute path: clang maps it onto the file it is compiling.
-            Some(l) => (
-                Some(c_string(&l.path.display().to_string())),
-                Some(c_string("")),
-            ),
+            Some(l) => (Some(c_string(&l.path.display().to_string())), Some(c_string(""))),
             None => (None, None),
         };
         let raw = LockcheckDiagnostic {
@@ -247,11 +234,7 @@ fn emit_diagnostic(d: &Diagnostic, sink: *mut c_void, emit: EmitFn) {
         };
         unsafe { emit(sink, &raw) };
     };
-    send(
-        WARNING,
-        d.location.as_ref(),
-        &format!("{} [{}]", d.message, d.rule),
-    );
+    send(WARNING, d.location.as_ref(), &format!("{} [{}]", d.message, d.rule));
     for note in &d.notes {
         send(NOTE, note.location.as_ref(), &note.message);
     }
@@ -268,12 +251,7 @@ mod tests {
         assert_eq!(o.format, Some(Format::Json));
         assert_eq!(o.entries, vec!["A", "B", "C"]);
         assert!(o.all_functions);
-        assert!(
-            parse_options("fromat=json")
-                .unwrap_err()
-                .message()
-                .contains("unknown pass parameter `fromat`")
-        );
+        assert!(parse_options("fromat=json").unwrap_err().message().contains("unknown pass parameter `fromat`"));
         assert!(parse_options("rules=").is_err());
         assert!(parse_options("format=xml").is_err());
     }

@@ -1,20 +1,33 @@
 //! Driver routine discovery: which functions the operating system calls, and
 //! in which role.
 //!
-//! Role declarations (DRIVER_DISPATCH, ...) leave no trace in IR, so routines
-//! are found by name (DriverEntry), by `--entry` and the pack's `entries`, and
-//! by registration: a store of a function's address into a struct field the
-//! pack lists (`_DRIVER_OBJECT.MajorFunction`), through a pointer whose struct
-//! type is known because it is a routine's parameter of that type. Finding a
+//! Role declarations (DRIVER_DISPATCH, EVT_WDF_IO_QUEUE_IO_READ, ...) leave
+//! no trace in IR, so routines are found by name (DriverEntry), by `--entry`
+//! and the pack's `entries`, and by registration (rules.yaml `registered_by`):
+//!
+//! - `store`: the routine's address is stored into a struct field the pack
+//!   lists (`_DRIVER_OBJECT.MajorFunction`), through a pointer whose struct
+//!   type is known because it is a routine's parameter of that type;
+//! - `passed_to` / `passed_to_table`: the address is passed to an external
+//!   function (KeInitializeDpc, StorPortInitialize) or to any call through a
+//!   function table (KMDF's WdfFunctions_), directly or stored in an object
+//!   passed to it (WDF_IO_QUEUE_CONFIG, HW_INITIALIZATION_DATA).
+//!
+//! Registrations often happen in helpers (WDF_DRIVER_CONFIG_INIT, a driver's
+//! InitDispatchTable), so stores, calls and parameter stores inside a helper
+//! are carried to its callers through their arguments first. Finding a
 //! routine types its parameters, which can reveal more registrations (a
-//! dispatch routine's IRP and its cancel routine), so discovery iterates to a
+//! dispatch routine's IRP and its cancel routine): discovery iterates to a
 //! fixpoint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{Error, Result};
-use crate::facts::{FuncId, ModuleFacts, Root, Step};
-use crate::rules::{RoleId, RulePack};
+use crate::facts::{Event, ExternalCallee, FuncId, ModuleFacts, PathId, Paths, Root, Step};
+use crate::rules::{Registration, RoleId, RulePack};
+
+/// Rounds of carrying registrations from helpers to their callers.
+const MAX_HELPER_DEPTH: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routine {
@@ -28,26 +41,45 @@ impl Routine {
     /// "dispatch routine for IRP_MJ_READ"
     pub fn describe(&self, rules: &RulePack) -> String {
         let role = &rules.roles[self.role].display;
-        if self.details.is_empty() {
-            role.clone()
-        } else {
-            format!("{role} for {}", self.details.join(", "))
-        }
+        if self.details.is_empty() { role.clone() } else { format!("{role} for {}", self.details.join(", ")) }
     }
+}
+
+/// A function's address stored to `dest`, in `in_function`'s terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Store {
+    function: FuncId,
+    dest: PathId,
+    in_function: FuncId,
+}
+
+/// Pointer `arg` (argument `index`) passed to an external `callee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Pass {
+    callee: ExternalCallee,
+    index: u32,
+    arg: PathId,
+    in_function: FuncId,
+}
+
+/// Parameter `param` of `in_function` stored to `dest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ParamStore {
+    param: u32,
+    dest: PathId,
+    in_function: FuncId,
 }
 
 /// Finds the routines of a module. `entries` are names given by the user
 /// (--entry); every one must name a defined function.
 pub fn discover(
-    facts: &ModuleFacts,
+    facts: &mut ModuleFacts,
     rules: &RulePack,
     entries: &[String],
     all_functions: bool,
 ) -> Result<Vec<Routine>> {
     let mut found: BTreeMap<(FuncId, RoleId), Vec<String>> = BTreeMap::new();
-    let entry_role = rules
-        .role_id("entry")
-        .expect("validated: the pack has an `entry` role");
+    let entry_role = rules.role_id("entry").expect("validated: the pack has an `entry` role");
 
     for (id, f) in facts.functions.iter().enumerate() {
         if f.body.is_none() {
@@ -60,11 +92,9 @@ pub fn discover(
         }
     }
     for name in entries.iter().chain(rules.entries.iter()) {
-        let func = facts.function_by_name(name).ok_or_else(|| {
-            Error::new(format!(
-                "--entry {name}: no function named `{name}` is defined in the input"
-            ))
-        })?;
+        let func = facts
+            .function_by_name(name)
+            .ok_or_else(|| Error::new(format!("--entry {name}: no function named `{name}` is defined in the input")))?;
         found.entry((func, entry_role)).or_default();
     }
     if all_functions {
@@ -75,63 +105,216 @@ pub fn discover(
         }
     }
 
-    // Registrations, to a fixpoint over the parameter types routines give.
+    let registrations = Registrations::collect(facts);
     loop {
         let typed = typed_params(&found, rules);
-        let before = found.len();
-        let mut additions: Vec<((FuncId, RoleId), Option<String>)> = Vec::new();
-        for store in &facts.fn_stores {
-            let Some((struct_name, field_name, element)) =
-                field_of(facts, rules, &typed, store.dest)
-            else {
-                continue;
-            };
-            for (role_id, role) in rules.roles.iter().enumerate() {
-                let registers = role
-                    .registered_by
-                    .iter()
-                    .any(|r| r.struct_name == struct_name && r.field == field_name);
-                if registers {
-                    let field = rules.structs[&struct_name][&field_name].clone();
-                    let detail = field.count.map(|_| {
-                        field
-                            .index_names
-                            .get(element as usize)
-                            .cloned()
-                            .unwrap_or_else(|| format!("{field_name}[{element}]"))
-                    });
-                    additions.push(((store.function, role_id), detail));
-                }
-            }
-        }
-        for (key, detail) in additions {
+        let before: usize = found.values().map(Vec::len).sum::<usize>() + found.len();
+        for (key, detail) in registrations.matches(facts, rules, &typed) {
             let details = found.entry(key).or_default();
-            if let Some(d) = detail
-                && !details.contains(&d)
-            {
+            if let Some(d) = detail.filter(|d| !details.contains(d)) {
                 details.push(d);
             }
         }
-        if found.len() == before {
+        let after: usize = found.values().map(Vec::len).sum::<usize>() + found.len();
+        if after == before {
             break;
         }
     }
+    Ok(found.into_iter().map(|((func, role), details)| Routine { func, role, details }).collect())
+}
 
-    Ok(found
-        .into_iter()
-        .map(|((func, role), details)| Routine {
-            func,
-            role,
-            details,
-        })
-        .collect())
+/// Every store and external pass of the module, with those made in helpers
+/// also stated in each caller's terms.
+struct Registrations {
+    stores: Vec<Store>,
+    passes: Vec<Pass>,
+}
+
+impl Registrations {
+    fn collect(facts: &mut ModuleFacts) -> Registrations {
+        let mut stores: Vec<Store> = facts
+            .fn_stores
+            .iter()
+            .map(|s| Store { function: s.function, dest: s.dest, in_function: s.in_function })
+            .collect();
+        let mut passes = Vec::new();
+        for call in &facts.external_calls {
+            for (index, arg) in call.args.iter().enumerate() {
+                if let Some(arg) = arg {
+                    passes.push(Pass {
+                        callee: call.callee,
+                        index: index as u32,
+                        arg: *arg,
+                        in_function: call.in_function,
+                    });
+                }
+            }
+        }
+        let mut param_stores: Vec<ParamStore> = facts
+            .param_stores
+            .iter()
+            .map(|p| ParamStore { param: p.param, dest: p.dest, in_function: p.in_function })
+            .collect();
+        let functions_by_symbol: HashMap<&str, FuncId> =
+            facts.functions.iter().enumerate().map(|(i, f)| (f.symbol.as_str(), i as FuncId)).collect();
+        // (caller, callee, argument paths) of every call to a defined function.
+        let call_sites: Vec<(FuncId, FuncId, Vec<Option<PathId>>)> = facts
+            .functions
+            .iter()
+            .enumerate()
+            .flat_map(|(caller, f)| {
+                f.body.iter().flat_map(|b| b.blocks.iter()).flat_map(|b| b.events.iter()).map(move |e| (caller, e))
+            })
+            .filter_map(|(caller, e)| match e {
+                Event::Call(c) => Some((caller as FuncId, c)),
+                _ => None,
+            })
+            .flat_map(|(caller, c)| {
+                c.targets.iter().map(move |&t| (caller, t, c.args.iter().map(|a| a.path).collect::<Vec<_>>()))
+            })
+            .filter(|(_, t, _)| facts.functions[*t as usize].body.is_some())
+            .collect();
+        let paths = &mut facts.paths;
+
+        let mut seen_stores: HashSet<Store> = stores.iter().copied().collect();
+        let mut seen_passes: HashSet<Pass> = passes.iter().copied().collect();
+        let mut seen_params: HashSet<ParamStore> = param_stores.iter().copied().collect();
+        for _ in 0..MAX_HELPER_DEPTH {
+            let mut new_stores = Vec::new();
+            let mut new_passes = Vec::new();
+            let mut new_params = Vec::new();
+            for (caller, callee, args) in &call_sites {
+                let in_callee = |root: Root| matches!(root, Root::Param(f, _) if f == *callee);
+                for s in stores.iter().filter(|s| s.in_function == *callee) {
+                    if in_callee(paths.get(s.dest).root)
+                        && let Some(dest) = paths.substitute(s.dest, args)
+                    {
+                        new_stores.push(Store { function: s.function, dest, in_function: *caller });
+                    }
+                }
+                for p in passes.iter().filter(|p| p.in_function == *callee) {
+                    if in_callee(paths.get(p.arg).root)
+                        && let Some(arg) = paths.substitute(p.arg, args)
+                    {
+                        new_passes.push(Pass { arg, in_function: *caller, ..*p });
+                    }
+                }
+                for ps in param_stores.iter().filter(|p| p.in_function == *callee) {
+                    let Some(Some(value)) = args.get(ps.param as usize) else { continue };
+                    let Some(dest) = paths.substitute(ps.dest, args) else { continue };
+                    let value_path = paths.get(*value).clone();
+                    match (value_path.root, value_path.steps.is_empty()) {
+                        (Root::Global(g), true) => {
+                            if let Some(&function) = functions_by_symbol.get(paths.globals[g as usize].as_str()) {
+                                new_stores.push(Store { function, dest, in_function: *caller });
+                            }
+                        }
+                        (Root::Param(f, param), true) if f == *caller => {
+                            new_params.push(ParamStore { param, dest, in_function: *caller });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let before = (stores.len(), passes.len(), param_stores.len());
+            stores.extend(new_stores.into_iter().filter(|s| seen_stores.insert(*s)));
+            passes.extend(new_passes.into_iter().filter(|p| seen_passes.insert(*p)));
+            param_stores.extend(new_params.into_iter().filter(|p| seen_params.insert(*p)));
+            if (stores.len(), passes.len(), param_stores.len()) == before {
+                break;
+            }
+        }
+        Registrations { stores, passes }
+    }
+
+    /// (function, role) pairs the registrations establish, with details.
+    fn matches(
+        &self,
+        facts: &ModuleFacts,
+        rules: &RulePack,
+        typed: &HashMap<(FuncId, u32), String>,
+    ) -> Vec<((FuncId, RoleId), Option<String>)> {
+        let mut out = Vec::new();
+        for (role_id, role) in rules.roles.iter().enumerate() {
+            for registration in &role.registered_by {
+                match registration {
+                    Registration::Store(field) => {
+                        for store in &self.stores {
+                            let Some((struct_name, field_name, element)) = field_of(facts, rules, typed, store.dest)
+                            else {
+                                continue;
+                            };
+                            if struct_name != field.struct_name || field_name != field.field {
+                                continue;
+                            }
+                            let spec = &rules.structs[&struct_name][&field_name];
+                            let detail = spec.count.map(|_| {
+                                spec.index_names
+                                    .get(element as usize)
+                                    .cloned()
+                                    .unwrap_or_else(|| format!("{field_name}[{element}]"))
+                            });
+                            out.push(((store.function, role_id), detail));
+                        }
+                    }
+                    Registration::PassedTo { function, arg } => {
+                        let chosen = |p: &Pass| {
+                            matches!(p.callee, ExternalCallee::Function(f) if facts.function(f).name == *function)
+                                && arg.is_none_or(|a| a == p.index)
+                        };
+                        for f in self.passed_functions(facts, chosen) {
+                            out.push(((f, role_id), None));
+                        }
+                    }
+                    Registration::PassedToTable { prefix } => {
+                        let chosen = |p: &Pass| matches!(p.callee, ExternalCallee::Table { table, .. } if rules.function_tables[table].symbol_prefix.starts_with(prefix.as_str()));
+                        for f in self.passed_functions(facts, chosen) {
+                            out.push(((f, role_id), None));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Functions whose address reaches a chosen external call: as the
+    /// argument itself, or stored inside the object the argument points to.
+    fn passed_functions(&self, facts: &ModuleFacts, chosen: impl Fn(&Pass) -> bool) -> Vec<FuncId> {
+        let mut out = Vec::new();
+        for pass in self.passes.iter().filter(|p| chosen(p)) {
+            let arg = facts.paths.get(pass.arg);
+            if let (Root::Global(g), true) = (arg.root, arg.steps.is_empty()) {
+                let symbol = &facts.paths.globals[g as usize];
+                if let Some(f) = facts.functions.iter().position(|f| f.symbol == *symbol && f.body.is_some()) {
+                    out.push(f as FuncId);
+                    continue;
+                }
+            }
+            for store in self.stores.iter().filter(|s| s.in_function == pass.in_function) {
+                if is_within(&facts.paths, store.dest, pass.arg) {
+                    out.push(store.function);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Whether `dest` addresses memory inside the object `object` points to
+/// (same root, `object`'s steps a prefix of `dest`'s, then offsets only).
+fn is_within(paths: &Paths, dest: PathId, object: PathId) -> bool {
+    let (d, o) = (paths.get(dest), paths.get(object));
+    d.root == o.root
+        && d.steps.len() >= o.steps.len()
+        && d.steps[..o.steps.len()] == o.steps[..]
+        && d.steps[o.steps.len()..].iter().all(|s| matches!(s, Step::Offset(_)))
 }
 
 /// Parameter struct types implied by the routines found so far.
-fn typed_params(
-    found: &BTreeMap<(FuncId, RoleId), Vec<String>>,
-    rules: &RulePack,
-) -> HashMap<(FuncId, u32), String> {
+fn typed_params(found: &BTreeMap<(FuncId, RoleId), Vec<String>>, rules: &RulePack) -> HashMap<(FuncId, u32), String> {
     let mut typed = HashMap::new();
     for (func, role) in found.keys() {
         for (n, ty) in rules.roles[*role].params.iter().enumerate() {
@@ -148,7 +331,7 @@ fn field_of(
     facts: &ModuleFacts,
     rules: &RulePack,
     typed: &HashMap<(FuncId, u32), String>,
-    dest: u32,
+    dest: PathId,
 ) -> Option<(String, String, u32)> {
     let path = facts.paths.get(dest);
     let Root::Param(func, n) = path.root else {
@@ -163,9 +346,8 @@ fn field_of(
             rest => (0, rest),
         };
         let fields = rules.structs.get(&current)?;
-        let (name, field, element) = fields
-            .iter()
-            .find_map(|(name, f)| f.element_at(offset, pointer).map(|e| (name, f, e)))?;
+        let (name, field, element) =
+            fields.iter().find_map(|(name, f)| f.element_at(offset, pointer).map(|e| (name, f, e)))?;
         match rest {
             [] => return Some((current, name.clone(), element)),
             [Step::Load, more @ ..] => {

@@ -11,20 +11,13 @@ use crate::{FixtureArgs, Found, relative, target_dir};
 /// paths relative to their working directory (the test's) or absolute.
 fn location_key(dir: &Path, file: &str) -> String {
     let path = Path::new(file);
-    let full = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
+    let full =
+        if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(path) };
     relative(dir, &full)
 }
 
 /// (a) The analysis library, in process.
-pub fn run_library(
-    bitcode: &Path,
-    args: &FixtureArgs,
-    dir: &Path,
-) -> Result<BTreeSet<Found>, String> {
+pub fn run_library(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTreeSet<Found>, String> {
     let rules = lockcheck::RulePack::builtin().map_err(|e| e.to_string())?;
     let config = lockcheck::Config {
         rules,
@@ -32,16 +25,13 @@ pub fn run_library(
         model: args.model.clone(),
         all_functions: args.all_functions,
     };
-    let report =
-        lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
+    let report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
     Ok(report
         .diagnostics
         .iter()
         .map(|d| {
             let loc = d.location.as_ref();
-            let file = loc
-                .map(|l| relative(dir, &l.path))
-                .unwrap_or_else(|| d.function.clone());
+            let file = loc.map(|l| relative(dir, &l.path)).unwrap_or_else(|| d.function.clone());
             (file, loc.map_or(0, |l| l.line), d.rule.clone())
         })
         .collect())
@@ -68,19 +58,11 @@ fn require_built(path: &Path) -> Result<(), String> {
 
 /// (b) opt-22 with the pass plugin, reading the LLVM diagnostics it prints:
 /// `warning: FILE:LINE:COL: MESSAGE [RULE]`.
-pub fn run_plugin(
-    bitcode: &Path,
-    args: &FixtureArgs,
-    dir: &Path,
-) -> Result<BTreeSet<Found>, String> {
+pub fn run_plugin(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTreeSet<Found>, String> {
     let plugin = plugin_path();
     require_built(&plugin)?;
     let params = args.pass_params();
-    let passes = if params.is_empty() {
-        "lockcheck".to_string()
-    } else {
-        format!("lockcheck<{params}>")
-    };
+    let passes = if params.is_empty() { "lockcheck".to_string() } else { format!("lockcheck<{params}>") };
     let output = Command::new("opt-22")
         .arg(format!("-load-pass-plugin={}", plugin.display()))
         .arg(format!("-passes={passes}"))
@@ -95,10 +77,7 @@ pub fn run_plugin(
     let mut found = BTreeSet::new();
     for line in stderr.lines() {
         if let Some(rest) = line.strip_prefix("warning: ") {
-            found.insert(
-                parse_located(rest, dir)
-                    .ok_or_else(|| format!("unexpected warning from opt: {line}"))?,
-            );
+            found.insert(parse_located(rest, dir).ok_or_else(|| format!("unexpected warning from opt: {line}"))?);
         } else if line.starts_with("note: ") {
             continue;
         } else if !line.trim().is_empty() {
@@ -135,27 +114,19 @@ pub fn run_cli(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTreeSe
     if !matches!(code, Some(0) | Some(1)) {
         return Err(format!("lockcheck exited with {code:?}: {stderr}"));
     }
-    let json: serde_json::Value = serde_json::from_str(&stdout)
-        .map_err(|e| format!("lockcheck printed invalid JSON ({e}): {stdout}"))?;
-    let diagnostics = json["diagnostics"]
-        .as_array()
-        .ok_or("no diagnostics array")?;
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout).map_err(|e| format!("lockcheck printed invalid JSON ({e}): {stdout}"))?;
+    let diagnostics = json["diagnostics"].as_array().ok_or("no diagnostics array")?;
     let mut found = BTreeSet::new();
     for d in diagnostics {
-        let rule = d["rule"]
-            .as_str()
-            .ok_or("diagnostic without rule")?
-            .to_string();
+        let rule = d["rule"].as_str().ok_or("diagnostic without rule")?.to_string();
         let file = d["location"]["file"].as_str().unwrap_or("");
         let line = d["location"]["line"].as_u64().unwrap_or(0) as u32;
         found.insert((location_key(dir, file), line, rule));
     }
     let expected_code = if found.is_empty() { 0 } else { 1 };
     if code != Some(expected_code) {
-        return Err(format!(
-            "lockcheck exited with {code:?} for {} diagnostics",
-            found.len()
-        ));
+        return Err(format!("lockcheck exited with {code:?} for {} diagnostics", found.len()));
     }
     Ok(found)
 }

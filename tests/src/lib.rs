@@ -49,22 +49,10 @@ pub struct Variant {
 
 impl Variant {
     pub const ALL: [Variant; 4] = [
-        Variant {
-            opt: Opt::O0,
-            arch: Arch::X86_64,
-        },
-        Variant {
-            opt: Opt::O2,
-            arch: Arch::X86_64,
-        },
-        Variant {
-            opt: Opt::O0,
-            arch: Arch::I686,
-        },
-        Variant {
-            opt: Opt::O2,
-            arch: Arch::I686,
-        },
+        Variant { opt: Opt::O0, arch: Arch::X86_64 },
+        Variant { opt: Opt::O2, arch: Arch::X86_64 },
+        Variant { opt: Opt::O0, arch: Arch::I686 },
+        Variant { opt: Opt::O2, arch: Arch::I686 },
     ];
 
     pub fn name(&self) -> String {
@@ -122,12 +110,8 @@ impl FixtureArgs {
         let mut words = text.split_whitespace();
         while let Some(word) = words.next() {
             match word {
-                "--entry" => args
-                    .entries
-                    .push(words.next().expect("--entry needs a name").to_string()),
-                "--model" => {
-                    args.model = Some(words.next().expect("--model needs a name").to_string())
-                }
+                "--entry" => args.entries.push(words.next().expect("--entry needs a name").to_string()),
+                "--model" => args.model = Some(words.next().expect("--model needs a name").to_string()),
                 "--all-functions" => args.all_functions = true,
                 other => panic!("{fixture}: unknown lockcheck-args option {other}"),
             }
@@ -195,30 +179,21 @@ pub fn fixtures_root() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
 }
 
 /// Every fixture under tests/fixtures (but `include/`), in name order.
 pub fn discover() -> Vec<Fixture> {
     let root = fixtures_root();
     let mut out = Vec::new();
-    let mut groups: Vec<PathBuf> = read_dir_sorted(&root)
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut groups: Vec<PathBuf> = read_dir_sorted(&root).into_iter().filter(|p| p.is_dir()).collect();
     groups.retain(|g| g.file_name().is_some_and(|n| n != "include"));
     for group in groups {
         let group_name = group.file_name().unwrap().to_string_lossy().to_string();
         for entry in read_dir_sorted(&group) {
             let stem = entry.file_stem().unwrap().to_string_lossy().to_string();
             let sources: Vec<PathBuf> = if entry.is_dir() {
-                read_dir_sorted(&entry)
-                    .into_iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "c"))
-                    .collect()
+                read_dir_sorted(&entry).into_iter().filter(|p| p.extension().is_some_and(|e| e == "c")).collect()
             } else if entry.extension().is_some_and(|e| e == "c") {
                 vec![entry.clone()]
             } else {
@@ -227,11 +202,7 @@ pub fn discover() -> Vec<Fixture> {
             if sources.is_empty() {
                 continue;
             }
-            let dir = if entry.is_dir() {
-                entry.clone()
-            } else {
-                group.clone()
-            };
+            let dir = if entry.is_dir() { entry.clone() } else { group.clone() };
             out.push(load_fixture(format!("{group_name}/{stem}"), dir, sources));
         }
     }
@@ -239,9 +210,8 @@ pub fn discover() -> Vec<Fixture> {
 }
 
 fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     entries.sort();
     entries
 }
@@ -251,15 +221,10 @@ fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
     let mut expectations = Vec::new();
     let mut args = FixtureArgs::default();
     for source in &sources {
-        let text =
-            std::fs::read_to_string(source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        let text = std::fs::read_to_string(source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
         let file = relative(&dir, source);
         for (index, line) in text.lines().enumerate() {
-            for (key, only) in [
-                ("expect:", None),
-                ("expect-O0:", Some(Opt::O0)),
-                ("expect-O2:", Some(Opt::O2)),
-            ] {
+            for (key, only) in [("expect:", None), ("expect-O0:", Some(Opt::O0)), ("expect-O2:", Some(Opt::O2))] {
                 let Some(list) = directive(line, key) else {
                     continue;
                 };
@@ -278,13 +243,7 @@ fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
             }
         }
     }
-    Fixture {
-        name,
-        dir,
-        sources,
-        expectations,
-        args,
-    }
+    Fixture { name, dir, sources, expectations, args }
 }
 
 /// The text after `// <key>` on a line, if the line has that comment.
@@ -295,9 +254,7 @@ fn directive<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 /// `path` relative to `dir` when inside it, else as given.
 pub fn relative(dir: &Path, path: &Path) -> String {
-    path.strip_prefix(dir)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| path.display().to_string())
+    path.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_else(|_| path.display().to_string())
 }
 
 /// Compiles a fixture's sources for `variant` and links them into one
@@ -334,28 +291,17 @@ pub fn compile(fixture: &Fixture, variant: Variant) -> Result<PathBuf, String> {
     for object in &objects[1..] {
         command.arg("--override").arg(object);
     }
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run llvm-link-22: {e}"))?;
+    let output = command.output().map_err(|e| format!("cannot run llvm-link-22: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "llvm-link-22 failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("llvm-link-22 failed:\n{}", String::from_utf8_lossy(&output.stderr)));
     }
     Ok(linked)
 }
 
 /// "missing ..., extra ..." for a front end whose findings differ.
 pub fn difference(expected: &BTreeSet<Found>, found: &BTreeSet<Found>) -> Option<String> {
-    let missing: Vec<String> = expected
-        .difference(found)
-        .map(|(f, l, r)| format!("{f}:{l} {r}"))
-        .collect();
-    let extra: Vec<String> = found
-        .difference(expected)
-        .map(|(f, l, r)| format!("{f}:{l} {r}"))
-        .collect();
+    let missing: Vec<String> = expected.difference(found).map(|(f, l, r)| format!("{f}:{l} {r}")).collect();
+    let extra: Vec<String> = found.difference(expected).map(|(f, l, r)| format!("{f}:{l} {r}")).collect();
     if missing.is_empty() && extra.is_empty() {
         return None;
     }

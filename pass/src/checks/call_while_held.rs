@@ -29,14 +29,7 @@ pub const SUMMARY: &str = "a call that must not run under a spin lock is made wh
 /// `caller_may_hold`: the caller may hold locks this path knows nothing of.
 pub fn check(held: &[&Held], caller_may_hold: bool) -> Verdict {
     if let Some(h) = held.last() {
-        return Verdict::Defect {
-            kind: h.kind,
-            related: Some(h.acquired.clone()),
-        };
+        return Verdict::Defect { kind: h.kind, related: Some(h.acquired.clone()) };
     }
-    if caller_may_hold {
-        Verdict::DependsOnCaller
-    } else {
-        Verdict::Fine
-    }
+    if caller_may_hold { Verdict::DependsOnCaller } else { Verdict::Fine }
 }

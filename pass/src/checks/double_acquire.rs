@@ -34,14 +34,7 @@ pub fn check(held: &[Held], lock: LockKey, several: bool, caller_may_hold: bool)
         if several {
             return Verdict::Fine;
         }
-        return Verdict::Defect {
-            kind: h.kind,
-            related: Some(h.acquired.clone()),
-        };
+        return Verdict::Defect { kind: h.kind, related: Some(h.acquired.clone()) };
     }
-    if caller_may_hold && !several {
-        Verdict::DependsOnCaller
-    } else {
-        Verdict::Fine
-    }
+    if caller_may_hold && !several { Verdict::DependsOnCaller } else { Verdict::Fine }
 }

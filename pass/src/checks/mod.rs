@@ -26,12 +26,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 4] = [
-        Check::DoubleAcquire,
-        Check::ReleaseNotHeld,
-        Check::HeldAtExit,
-        Check::CallWhileHeld,
-    ];
+    pub const ALL: [Check; 4] = [Check::DoubleAcquire, Check::ReleaseNotHeld, Check::HeldAtExit, Check::CallWhileHeld];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -60,10 +55,7 @@ pub enum Verdict {
     Fine,
     /// A defect, whatever the caller holds. `related` is the acquisition of
     /// the lock involved, for the note.
-    Defect {
-        kind: KindId,
-        related: Option<Trace>,
-    },
+    Defect { kind: KindId, related: Option<Trace> },
     /// A defect only in some calling contexts: the caller decides.
     DependsOnCaller,
 }

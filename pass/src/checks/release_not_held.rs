@@ -55,8 +55,5 @@ pub fn check(
     if caller_may_hold {
         return Released::Not(Verdict::DependsOnCaller);
     }
-    Released::Not(Verdict::Defect {
-        kind,
-        related: None,
-    })
+    Released::Not(Verdict::Defect { kind, related: None })
 }

@@ -16,18 +16,10 @@ pub struct Fact {
 }
 
 impl Fact {
-    pub const ANY: Fact = Fact {
-        lo: i64::MIN,
-        hi: i64::MAX,
-        not: None,
-    };
+    pub const ANY: Fact = Fact { lo: i64::MIN, hi: i64::MAX, not: None };
 
     pub fn exact(v: i64) -> Fact {
-        Fact {
-            lo: v,
-            hi: v,
-            not: None,
-        }
+        Fact { lo: v, hi: v, not: None }
     }
 
     pub fn range(lo: i64, hi: i64) -> Fact {
@@ -35,11 +27,7 @@ impl Fact {
     }
 
     pub fn not_equal(v: i64) -> Fact {
-        Fact {
-            lo: i64::MIN,
-            hi: i64::MAX,
-            not: Some(v),
-        }
+        Fact { lo: i64::MIN, hi: i64::MAX, not: Some(v) }
     }
 
     pub fn is_any(&self) -> bool {
@@ -56,11 +44,7 @@ impl Fact {
 
     /// Both facts hold; `None` when no value satisfies both.
     pub fn meet(self, other: Fact) -> Option<Fact> {
-        let mut f = Fact {
-            lo: self.lo.max(other.lo),
-            hi: self.hi.min(other.hi),
-            not: None,
-        };
+        let mut f = Fact { lo: self.lo.max(other.lo), hi: self.hi.min(other.hi), not: None };
         for not in [self.not, other.not].into_iter().flatten() {
             if not == f.lo && f.lo < f.hi {
                 f.lo += 1;
@@ -82,14 +66,9 @@ impl Fact {
         let excluded_by = |f: &Fact, v: i64| !f.contains(v);
         // Disjoint intervals one value apart keep that value excluded
         // ([MIN, -1] or [1, MAX] is "non-zero").
-        let gap = |a: &Fact, b: &Fact| {
-            (a.hi < b.lo && b.lo.checked_sub(a.hi) == Some(2)).then(|| a.hi + 1)
-        };
+        let gap = |a: &Fact, b: &Fact| (a.hi < b.lo && b.lo.checked_sub(a.hi) == Some(2)).then(|| a.hi + 1);
         let candidates = [self.not, other.not, gap(&self, &other), gap(&other, &self)];
-        let not = candidates
-            .into_iter()
-            .flatten()
-            .find(|&v| excluded_by(&self, v) && excluded_by(&other, v));
+        let not = candidates.into_iter().flatten().find(|&v| excluded_by(&self, v) && excluded_by(&other, v));
         Fact { lo, hi, not }
     }
 
@@ -121,10 +100,7 @@ pub struct Facts(Vec<(ValueId, Fact)>);
 
 impl Facts {
     pub fn get(&self, v: ValueId) -> Option<Fact> {
-        self.0
-            .binary_search_by_key(&v, |(id, _)| *id)
-            .ok()
-            .map(|i| self.0[i].1)
+        self.0.binary_search_by_key(&v, |(id, _)| *id).ok().map(|i| self.0[i].1)
     }
 
     pub fn set(&mut self, v: ValueId, fact: Fact) {
@@ -205,11 +181,7 @@ impl Conditions<'_> {
         let d = depth + 1;
         let derived = match &info.def {
             ValueDef::Cmp { pred, lhs, rhs } => {
-                match decide(
-                    *pred,
-                    self.eval_at(facts, *lhs, d),
-                    self.eval_at(facts, *rhs, d),
-                ) {
+                match decide(*pred, self.eval_at(facts, *lhs, d), self.eval_at(facts, *rhs, d)) {
                     Some(b) => Fact::from_bool(b),
                     None => Fact::ANY,
                 }
@@ -257,11 +229,7 @@ impl Conditions<'_> {
                 match f.value() {
                     Some(x) if bits < 64 => {
                         let masked = x & ((1i64 << bits) - 1);
-                        Fact::exact(if bits == 1 {
-                            masked
-                        } else {
-                            sign_extend(masked, bits)
-                        })
+                        Fact::exact(if bits == 1 { masked } else { sign_extend(masked, bits) })
                     }
                     _ if bits >= 64 => f,
                     // A value that fits in the narrower type keeps its value (BOOLEANs).
@@ -270,21 +238,14 @@ impl Conditions<'_> {
                     _ => Fact::ANY,
                 }
             }
-            ValueDef::Select {
-                condition,
-                then_value,
-                else_value,
-            } => match self.eval_at(facts, *condition, d).value() {
-                Some(0) => self.eval_at(facts, *else_value, d),
-                Some(_) => self.eval_at(facts, *then_value, d),
-                None => {
-                    self.eval_at(facts, *then_value, d)
-                        .join(self.eval_at(facts, *else_value, d))
+            ValueDef::Select { condition, then_value, else_value } => {
+                match self.eval_at(facts, *condition, d).value() {
+                    Some(0) => self.eval_at(facts, *else_value, d),
+                    Some(_) => self.eval_at(facts, *then_value, d),
+                    None => self.eval_at(facts, *then_value, d).join(self.eval_at(facts, *else_value, d)),
                 }
-            },
-            ValueDef::Opaque | ValueDef::Param(_) | ValueDef::CallResult | ValueDef::Phi => {
-                Fact::ANY
             }
+            ValueDef::Opaque | ValueDef::Param(_) | ValueDef::CallResult | ValueDef::Phi => Fact::ANY,
         };
         base.meet(derived).unwrap_or(base)
     }
@@ -344,12 +305,10 @@ impl Conditions<'_> {
                 None => true,
             },
             ValueDef::And(a, b) if new.value() == Some(1) => {
-                self.constrain_at(facts, *a, Fact::exact(1), d)
-                    && self.constrain_at(facts, *b, Fact::exact(1), d)
+                self.constrain_at(facts, *a, Fact::exact(1), d) && self.constrain_at(facts, *b, Fact::exact(1), d)
             }
             ValueDef::Or(a, b) if new.value() == Some(0) => {
-                self.constrain_at(facts, *a, Fact::exact(0), d)
-                    && self.constrain_at(facts, *b, Fact::exact(0), d)
+                self.constrain_at(facts, *a, Fact::exact(0), d) && self.constrain_at(facts, *b, Fact::exact(0), d)
             }
             ValueDef::ZExt(a) => self.constrain_at(facts, *a, new, d),
             ValueDef::SExt(a) if self.bits(*a) == 1 => match new.value() {
@@ -361,21 +320,15 @@ impl Conditions<'_> {
             ValueDef::Trunc(a) => {
                 // Only values that fit the narrow type carry over (BOOLEAN flags).
                 let wide = self.eval_at(facts, *a, d);
-                if wide.lo >= 0 && wide.hi <= 1 {
-                    self.constrain_at(facts, *a, new, d)
-                } else {
-                    true
+                if wide.lo >= 0 && wide.hi <= 1 { self.constrain_at(facts, *a, new, d) } else { true }
+            }
+            ValueDef::Select { condition, then_value, else_value } => {
+                match self.eval_at(facts, *condition, d).value() {
+                    Some(0) => self.constrain_at(facts, *else_value, new, d),
+                    Some(_) => self.constrain_at(facts, *then_value, new, d),
+                    None => true,
                 }
             }
-            ValueDef::Select {
-                condition,
-                then_value,
-                else_value,
-            } => match self.eval_at(facts, *condition, d).value() {
-                Some(0) => self.constrain_at(facts, *else_value, new, d),
-                Some(_) => self.constrain_at(facts, *then_value, new, d),
-                None => true,
-            },
             _ => true,
         }
     }
@@ -439,40 +392,20 @@ mod tests {
 
     #[test]
     fn decides_comparisons() {
-        assert_eq!(
-            decide(Pred::Ne, Fact::not_equal(0), Fact::exact(0)),
-            Some(true)
-        );
-        assert_eq!(
-            decide(Pred::Sge, Fact::range(0, 10), Fact::exact(0)),
-            Some(true)
-        );
-        assert_eq!(
-            decide(Pred::Slt, Fact::range(i64::MIN, -1), Fact::exact(0)),
-            Some(true)
-        );
+        assert_eq!(decide(Pred::Ne, Fact::not_equal(0), Fact::exact(0)), Some(true));
+        assert_eq!(decide(Pred::Sge, Fact::range(0, 10), Fact::exact(0)), Some(true));
+        assert_eq!(decide(Pred::Slt, Fact::range(i64::MIN, -1), Fact::exact(0)), Some(true));
         assert_eq!(decide(Pred::Eq, Fact::range(0, 1), Fact::exact(1)), None);
-        assert_eq!(
-            decide(Pred::Ugt, Fact::exact(11), Fact::exact(10)),
-            Some(true)
-        );
+        assert_eq!(decide(Pred::Ugt, Fact::exact(11), Fact::exact(10)), Some(true));
     }
 
     #[test]
     fn branch_on_flag_phi_is_decided() {
         // %c = icmp ne i8 %flag, 0 ; flag known to be 1 on this path
         let values = vec![
+            ValueInfo { def: ValueDef::Phi, bits: 8, name: Some("taken".into()) },
             ValueInfo {
-                def: ValueDef::Phi,
-                bits: 8,
-                name: Some("taken".into()),
-            },
-            ValueInfo {
-                def: ValueDef::Cmp {
-                    pred: Pred::Ne,
-                    lhs: Operand::Value(0),
-                    rhs: Operand::Const(0),
-                },
+                def: ValueDef::Cmp { pred: Pred::Ne, lhs: Operand::Value(0), rhs: Operand::Const(0) },
                 bits: 1,
                 name: None,
             },

@@ -13,9 +13,7 @@ use super::conditions::{Conditions, Fact};
 use super::state::{LockKey, State, StateKey, Step, Taken};
 use super::summary::{Outcome, Requires, Summary};
 use super::transfer::{CallSite, Collected, Mode, OpaqueLocks, Transfer};
-use crate::facts::{
-    Block, Body, Event, FuncId, Function, LocId, Operand, Paths, Terminator, ValueDef,
-};
+use crate::facts::{Block, Body, Event, FuncId, Function, LocId, Operand, Paths, Terminator, ValueDef};
 use crate::rules::{LockOp, ModelId, RulePack};
 
 /// Distinct lock states kept per block before merging imprecisely.
@@ -57,9 +55,7 @@ pub fn summarize(
         summaries,
         func,
         body,
-        conditions: Conditions {
-            values: &body.values,
-        },
+        conditions: Conditions { values: &body.values },
         slots: (0..body.blocks.len()).map(|_| Vec::new()).collect(),
         order: Vec::new(),
         position: vec![usize::MAX; body.blocks.len()],
@@ -78,15 +74,8 @@ pub fn summarize(
     }
 }
 
-type OutcomeKey = (
-    Vec<(LockKey, usize, Option<u32>)>,
-    Vec<(LockKey, usize)>,
-    Option<Fact>,
-    Requires,
-    u64,
-    bool,
-    Option<LocId>,
-);
+type OutcomeKey =
+    (Vec<(LockKey, usize, Option<u32>)>, Vec<(LockKey, usize)>, Option<Fact>, Requires, u64, bool, Option<LocId>);
 
 struct Run<'a, 'b> {
     cx: &'a Context<'a>,
@@ -157,12 +146,10 @@ impl Run<'_, '_> {
     fn requires(&self, st: &State) -> Requires {
         st.facts
             .iter()
-            .filter_map(
-                |(v, f)| match self.body.values.get(*v as usize).map(|i| &i.def) {
-                    Some(ValueDef::Param(n)) => Some((*n, *f)),
-                    _ => None,
-                },
-            )
+            .filter_map(|(v, f)| match self.body.values.get(*v as usize).map(|i| &i.def) {
+                Some(ValueDef::Param(n)) => Some((*n, *f)),
+                _ => None,
+            })
             .collect()
     }
 
@@ -192,24 +179,18 @@ impl Run<'_, '_> {
                 };
                 match (spec.op, key) {
                     (LockOp::Acquire, Some(key)) => {
-                        if self
-                            .transfer(&st)
-                            .acquire(&mut st, key, kind, e.handle, e.loc)
-                        {
+                        if self.transfer(&st).acquire(&mut st, key, kind, e.handle, e.loc) {
                             out.push(st);
                         }
                     }
-                    (LockOp::TryAcquire, Some(key)) => {
-                        self.try_acquire(st, key, kind, e.result, e.loc, out)
-                    }
+                    (LockOp::TryAcquire, Some(key)) => self.try_acquire(st, key, kind, e.result, e.loc, out),
                     (LockOp::Release, Some(key)) => {
                         self.transfer(&st).release(&mut st, key, kind, e.loc);
                         out.push(st);
                     }
                     (LockOp::Release, None) => {
                         if let Some(handle) = e.handle {
-                            self.transfer(&st)
-                                .release_handle(&mut st, handle, kind, e.loc);
+                            self.transfer(&st).release_handle(&mut st, handle, kind, e.loc);
                         }
                         out.push(st);
                     }
@@ -221,27 +202,14 @@ impl Run<'_, '_> {
                 out.push(st);
             }
             Event::Call(call) => {
-                let arg_facts: Vec<Fact> = call
-                    .args
-                    .iter()
-                    .map(|a| self.conditions.eval(&st.facts, a.value))
-                    .collect();
+                let arg_facts: Vec<Fact> = call.args.iter().map(|a| self.conditions.eval(&st.facts, a.value)).collect();
                 let args: Vec<_> = call.args.iter().map(|a| a.path).collect();
-                let site = CallSite {
-                    args: &args,
-                    arg_facts,
-                    result: call.result,
-                    loc: call.loc,
-                    top_level: false,
-                };
+                let site = CallSite { args: &args, arg_facts, result: call.result, loc: call.loc, top_level: false };
                 let mut any = false;
                 for &target in &call.targets {
                     match self.summaries.get(target as usize).and_then(|s| s.as_ref()) {
                         Some(summary) => {
-                            for (s, _) in
-                                self.transfer(&st)
-                                    .apply_summary(st.clone(), target, summary, &site)
-                            {
+                            for (s, _) in self.transfer(&st).apply_summary(st.clone(), target, summary, &site) {
                                 out.push(s);
                             }
                             any = true;
@@ -274,20 +242,13 @@ impl Run<'_, '_> {
         let result = result.map(Operand::Value).unwrap_or(Operand::Unknown);
         if !st.holds(key) {
             let mut success = st.clone();
-            if self
-                .conditions
-                .constrain(&mut success.facts, result, Fact::not_equal(0))
-            {
-                self.transfer(&success)
-                    .acquired_by_try(&mut success, key, kind, loc);
+            if self.conditions.constrain(&mut success.facts, result, Fact::not_equal(0)) {
+                self.transfer(&success).acquired_by_try(&mut success, key, kind, loc);
                 out.push(success);
             }
         }
         let mut failure = st;
-        if self
-            .conditions
-            .constrain(&mut failure.facts, result, Fact::exact(0))
-        {
+        if self.conditions.constrain(&mut failure.facts, result, Fact::exact(0)) {
             out.push(failure);
         }
     }
@@ -297,78 +258,42 @@ impl Run<'_, '_> {
     fn terminate(&mut self, st: State, from: usize, block: &Block) {
         match &block.terminator {
             Terminator::Goto { target, .. } => self.flow(st, from, *target as usize),
-            Terminator::Branch {
-                condition,
-                then_block,
-                else_block,
-                loc,
-            } => match self.conditions.eval(&st.facts, *condition).value() {
-                Some(0) => self.flow(st, from, *else_block as usize),
-                Some(_) => self.flow(st, from, *then_block as usize),
-                None => {
-                    for (truth, target, taken) in [
-                        (1, *then_block, Taken::True),
-                        (0, *else_block, Taken::False),
-                    ] {
-                        let mut s = st.clone();
-                        if self
-                            .conditions
-                            .constrain(&mut s.facts, *condition, Fact::exact(truth))
-                        {
-                            s.trace = s.trace.push(Step::Branch {
-                                func: self.func,
-                                loc: *loc,
-                                taken,
-                            });
-                            self.flow(s, from, target as usize);
+            Terminator::Branch { condition, then_block, else_block, loc } => {
+                match self.conditions.eval(&st.facts, *condition).value() {
+                    Some(0) => self.flow(st, from, *else_block as usize),
+                    Some(_) => self.flow(st, from, *then_block as usize),
+                    None => {
+                        for (truth, target, taken) in [(1, *then_block, Taken::True), (0, *else_block, Taken::False)] {
+                            let mut s = st.clone();
+                            if self.conditions.constrain(&mut s.facts, *condition, Fact::exact(truth)) {
+                                s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken });
+                                self.flow(s, from, target as usize);
+                            }
                         }
                     }
                 }
-            },
-            Terminator::Switch {
-                value,
-                cases,
-                default,
-                loc,
-            } => {
+            }
+            Terminator::Switch { value, cases, default, loc } => {
                 let known = self.conditions.eval(&st.facts, *value);
                 if let Some(v) = known.value() {
-                    let target = cases
-                        .iter()
-                        .find(|(c, _)| *c == v)
-                        .map(|(_, t)| *t)
-                        .unwrap_or(*default);
+                    let target = cases.iter().find(|(c, _)| *c == v).map(|(_, t)| *t).unwrap_or(*default);
                     self.flow(st, from, target as usize);
                     return;
                 }
                 for &(case, target) in cases {
                     let mut s = st.clone();
-                    if self
-                        .conditions
-                        .constrain(&mut s.facts, *value, Fact::exact(case))
-                    {
-                        s.trace = s.trace.push(Step::Branch {
-                            func: self.func,
-                            loc: *loc,
-                            taken: Taken::Case(case),
-                        });
+                    if self.conditions.constrain(&mut s.facts, *value, Fact::exact(case)) {
+                        s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Case(case) });
                         self.flow(s, from, target as usize);
                     }
                 }
                 let mut s = st;
                 let feasible = match cases.as_slice() {
-                    [(only, _)] => {
-                        self.conditions
-                            .constrain(&mut s.facts, *value, Fact::not_equal(*only))
-                    }
+                    [(only, _)] => self.conditions.constrain(&mut s.facts, *value, Fact::not_equal(*only)),
                     _ => true,
                 };
                 if feasible {
-                    s.trace = s.trace.push(Step::Branch {
-                        func: self.func,
-                        loc: *loc,
-                        taken: Taken::Default,
-                    });
+                    s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Default });
                     self.flow(s, from, *default as usize);
                 }
             }
@@ -391,17 +316,8 @@ impl Run<'_, '_> {
             .phis
             .iter()
             .map(|p| {
-                let incoming = p
-                    .incoming
-                    .iter()
-                    .find(|(b, _)| *b as usize == from)
-                    .map(|(_, op)| *op);
-                (
-                    p.value,
-                    incoming
-                        .map(|op| self.conditions.eval(&st.facts, op))
-                        .unwrap_or(Fact::ANY),
-                )
+                let incoming = p.incoming.iter().find(|(b, _)| *b as usize == from).map(|(_, op)| *op);
+                (p.value, incoming.map(|op| self.conditions.eval(&st.facts, op)).unwrap_or(Fact::ANY))
             })
             .collect();
         for &v in &block.defines {
@@ -429,12 +345,7 @@ impl Run<'_, '_> {
             return;
         }
         if slots.len() < MAX_STATES {
-            slots.push(Slot {
-                key,
-                state: st,
-                dirty: true,
-                sink: false,
-            });
+            slots.push(Slot { key, state: st, dirty: true, sink: false });
             self.queue.insert(self.position[block]);
             return;
         }
@@ -453,27 +364,15 @@ impl Run<'_, '_> {
                 }
             }
             None => {
-                slots.push(Slot {
-                    key: st.key(),
-                    state: st,
-                    dirty: true,
-                    sink: true,
-                });
+                slots.push(Slot { key: st.key(), state: st, dirty: true, sink: true });
                 self.queue.insert(self.position[block]);
             }
         }
     }
 
     fn outcome(&mut self, st: State, value: Option<Operand>, exit: Option<LocId>) {
-        let released: Vec<(LockKey, usize)> = st
-            .touched
-            .iter()
-            .filter(|(k, _)| !st.holds(*k))
-            .copied()
-            .collect();
-        let ret = value
-            .map(|v| self.conditions.eval(&st.facts, v))
-            .filter(|f| !f.is_any());
+        let released: Vec<(LockKey, usize)> = st.touched.iter().filter(|(k, _)| !st.holds(*k)).copied().collect();
+        let ret = value.map(|v| self.conditions.eval(&st.facts, v)).filter(|f| !f.is_any());
         let requires = self.requires(&st);
         let key: OutcomeKey = (
             st.held.iter().map(|h| (h.key, h.kind, h.handle)).collect(),
@@ -544,14 +443,7 @@ fn reverse_postorder(body: &Body) -> Vec<usize> {
     let successors: Vec<Vec<usize>> = body
         .blocks
         .iter()
-        .map(|b| {
-            b.terminator
-                .successors()
-                .into_iter()
-                .map(|s| s as usize)
-                .filter(|&s| s < n)
-                .collect()
-        })
+        .map(|b| b.terminator.successors().into_iter().map(|s| s as usize).filter(|&s| s < n).collect())
         .collect();
     let mut visited = vec![false; n];
     let mut post = Vec::with_capacity(n);

@@ -40,6 +40,8 @@ pub struct Stats {
     pub imprecise_functions: Vec<FuncId>,
     /// External functions called that are not lock APIs: taken as lock-neutral.
     pub neutral_externals: Vec<FuncId>,
+    /// For each `LockKey::Opaque(n)`: the callee and its own key for that lock.
+    pub opaque_origins: Vec<(FuncId, LockKey)>,
 }
 
 pub fn analyze(
@@ -48,14 +50,8 @@ pub fn analyze(
     model: ModelId,
     routines: &[Routine],
 ) -> (Vec<Finding>, Stats) {
-    let ModuleFacts {
-        functions, paths, ..
-    } = facts;
-    let cx = Context {
-        functions,
-        rules,
-        model,
-    };
+    let ModuleFacts { functions, paths, .. } = facts;
+    let cx = Context { functions, rules, model };
     let mut opaque = OpaqueLocks::default();
     let mut summaries: Vec<Option<Summary>> = (0..functions.len()).map(|_| None).collect();
     let mut stats = Stats::default();
@@ -113,12 +109,10 @@ pub fn analyze(
             continue;
         };
         for violation in check_routine(&cx, paths, &mut opaque, routine, summary) {
-            findings.push(Finding {
-                violation,
-                routine: index,
-            });
+            findings.push(Finding { violation, routine: index });
         }
     }
+    stats.opaque_origins = opaque.origins;
     (findings, stats)
 }
 
@@ -135,29 +129,13 @@ fn check_routine(
     let mut entry = State::default();
     for &kind in &role.holds_on_entry {
         let key = LockKey::Global(kind);
-        let acquired = Trace::default().push(Step::EntryHolding {
-            func: routine.func,
-            kind,
-        });
-        entry.add_held(Held {
-            key,
-            kind,
-            handle: None,
-            acquired,
-        });
+        let acquired = Trace::default().push(Step::EntryHolding { func: routine.func, kind });
+        entry.add_held(Held { key, kind, handle: None, acquired });
         entry.touch(key, kind);
     }
     let params = cx.functions[routine.func as usize].param_count;
-    let args: Vec<Option<PathId>> = (0..params)
-        .map(|n| Some(paths.root(Root::Param(routine.func, n))))
-        .collect();
-    let call = CallSite {
-        args: &args,
-        arg_facts: Vec::new(),
-        result: None,
-        loc: None,
-        top_level: true,
-    };
+    let args: Vec<Option<PathId>> = (0..params).map(|n| Some(paths.root(Root::Param(routine.func, n)))).collect();
+    let call = CallSite { args: &args, arg_facts: Vec::new(), result: None, loc: None, top_level: true };
     let mut collected = Collected::default();
     let after = Transfer {
         rules: cx.rules,
@@ -215,13 +193,7 @@ fn call_graph(functions: &[crate::facts::Function]) -> Vec<Vec<FuncId>> {
                 .iter()
                 .flat_map(|b| b.blocks.iter())
                 .flat_map(|b| b.events.iter())
-                .filter_map(|e| {
-                    if let Event::Call(c) = e {
-                        Some(c.targets.iter().copied())
-                    } else {
-                        None
-                    }
-                })
+                .filter_map(|e| if let Event::Call(c) = e { Some(c.targets.iter().copied()) } else { None })
                 .flatten()
                 .filter(|&t| functions[t as usize].body.is_some())
                 .collect();
@@ -238,13 +210,7 @@ fn external_callees(functions: &[crate::facts::Function], _callees: &[Vec<FuncId
         .flat_map(|f| f.body.iter())
         .flat_map(|b| b.blocks.iter())
         .flat_map(|b| b.events.iter())
-        .filter_map(|e| {
-            if let Event::Call(c) = e {
-                Some(c.targets.iter().copied())
-            } else {
-                None
-            }
-        })
+        .filter_map(|e| if let Event::Call(c) = e { Some(c.targets.iter().copied()) } else { None })
         .flatten()
         .filter(|&t| functions[t as usize].body.is_none())
         .collect();
@@ -325,15 +291,7 @@ mod tests {
     #[test]
     fn deep_chains_do_not_overflow() {
         let n = 200_000;
-        let graph: Vec<Vec<u32>> = (0..n)
-            .map(|i| {
-                if i + 1 < n {
-                    vec![i as u32 + 1]
-                } else {
-                    vec![]
-                }
-            })
-            .collect();
+        let graph: Vec<Vec<u32>> = (0..n).map(|i| if i + 1 < n { vec![i as u32 + 1] } else { vec![] }).collect();
         assert_eq!(strongly_connected_components(&graph).len(), n);
     }
 }

@@ -60,7 +60,10 @@ pub enum Step {
         inner: Trace,
     },
     /// Entry of a routine that starts holding a lock (a cancel routine).
-    EntryHolding { func: FuncId, kind: KindId },
+    EntryHolding {
+        func: FuncId,
+        kind: KindId,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,21 +99,13 @@ impl Trace {
             steps.push(step);
             return Trace::from_steps(steps);
         }
-        Trace(Some(Rc::new(TraceNode {
-            step,
-            prev: self.clone(),
-            len,
-        })))
+        Trace(Some(Rc::new(TraceNode { step, prev: self.clone(), len })))
     }
 
     fn from_steps(steps: Vec<Step>) -> Trace {
-        steps.into_iter().fold(Trace::default(), |t, s| {
-            Trace(Some(Rc::new(TraceNode {
-                len: t.len() + 1,
-                step: s,
-                prev: t,
-            })))
-        })
+        steps
+            .into_iter()
+            .fold(Trace::default(), |t, s| Trace(Some(Rc::new(TraceNode { len: t.len() + 1, step: s, prev: t }))))
     }
 
     pub fn len(&self) -> u32 {
@@ -169,11 +164,7 @@ pub struct StateKey {
 impl State {
     pub fn key(&self) -> StateKey {
         StateKey {
-            held: self
-                .held
-                .iter()
-                .map(|h| (h.key, h.kind, h.handle))
-                .collect(),
+            held: self.held.iter().map(|h| (h.key, h.kind, h.handle)).collect(),
             touched: self.touched.clone(),
             muted: self.muted,
             imprecise: self.imprecise,

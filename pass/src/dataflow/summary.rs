@@ -122,13 +122,8 @@ pub fn effect_key(e: &Effect) -> EffectKey {
     match &e.effect {
         EffectKind::Acquire { lock } => (0, vec![*lock], 0, e.func, e.site, e.requires.clone()),
         EffectKind::Release { lock } => (1, vec![*lock], 0, e.func, e.site, e.requires.clone()),
-        EffectKind::ForbiddenCall { call, excluded } => (
-            2,
-            excluded.clone(),
-            *call,
-            e.func,
-            e.site,
-            e.requires.clone(),
-        ),
+        EffectKind::ForbiddenCall { call, excluded } => {
+            (2, excluded.clone(), *call, e.func, e.site, e.requires.clone())
+        }
     }
 }

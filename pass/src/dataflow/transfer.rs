@@ -9,9 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::conditions::Fact;
 use super::state::{Held, LockKey, State, Step, Trace};
-use super::summary::{
-    Effect, EffectKey, EffectKind, Outcome, Requires, Summary, Violation, effect_key,
-};
+use super::summary::{Effect, EffectKey, EffectKind, Outcome, Requires, Summary, Violation, effect_key};
 use crate::alias::may_alias;
 use crate::checks::{Check, Verdict, call_while_held, double_acquire, release_not_held};
 use crate::facts::{FuncId, LocId, PathId, Paths, Root, ValueId};
@@ -49,14 +47,22 @@ impl Collected {
 }
 
 /// Ids for locks a caller cannot name, stable per (callee, lock) so that
-/// states holding the same such lock still merge.
+/// states holding the same such lock still merge. The origin of each is kept
+/// to name it in reports.
 #[derive(Default)]
-pub struct OpaqueLocks(HashMap<(FuncId, LockKey), u32>);
+pub struct OpaqueLocks {
+    ids: HashMap<(FuncId, LockKey), u32>,
+    pub origins: Vec<(FuncId, LockKey)>,
+}
 
 impl OpaqueLocks {
     fn id(&mut self, callee: FuncId, key: LockKey) -> LockKey {
-        let next = self.0.len() as u32;
-        LockKey::Opaque(*self.0.entry((callee, key)).or_insert(next))
+        let next = self.origins.len() as u32;
+        let id = *self.ids.entry((callee, key)).or_insert(next);
+        if id == next {
+            self.origins.push((callee, key));
+        }
+        LockKey::Opaque(id)
     }
 }
 
@@ -97,9 +103,7 @@ impl Transfer<'_> {
     /// unknown pointer (which may point anywhere).
     fn nameable(&self, key: LockKey) -> bool {
         match key {
-            LockKey::Path(p) | LockKey::Handle(p) => {
-                !matches!(self.paths.get(p).root, Root::Local(..))
-            }
+            LockKey::Path(p) | LockKey::Handle(p) => !matches!(self.paths.get(p).root, Root::Local(..)),
             LockKey::Global(_) | LockKey::Opaque(_) => true,
         }
     }
@@ -109,12 +113,12 @@ impl Transfer<'_> {
     }
 
     /// Maps a callee's lock into the caller's terms.
-    fn map_key(
-        &mut self,
-        callee: FuncId,
-        key: LockKey,
-        args: &[Option<PathId>],
-    ) -> Option<LockKey> {
+    fn map_key(&mut self, callee: FuncId, key: LockKey, call: &CallSite) -> Option<LockKey> {
+        if call.top_level {
+            // A routine's own summary at its entry: its terms are the caller's.
+            return Some(key);
+        }
+        let args = call.args;
         match key {
             LockKey::Path(p) => match self.paths.substitute(p, args) {
                 Some(mapped) => Some(LockKey::Path(mapped)),
@@ -150,16 +154,7 @@ impl Transfer<'_> {
             return false;
         }
         st.mute(rule);
-        self.collected.add_violation(Violation {
-            rule,
-            check,
-            kind,
-            lock,
-            func,
-            site,
-            trace,
-            related,
-        });
+        self.collected.add_violation(Violation { rule, check, kind, lock, func, site, trace, related });
         true
     }
 
@@ -187,14 +182,7 @@ impl Transfer<'_> {
             }
         }
         let requires = self.requires.clone();
-        self.collected.add_effect(Effect {
-            effect,
-            kind,
-            func,
-            site,
-            trace,
-            requires,
-        });
+        self.collected.add_effect(Effect { effect, kind, func, site, trace, requires });
     }
 
     // ----- the function's own events -----
@@ -208,114 +196,50 @@ impl Transfer<'_> {
         handle: Option<PathId>,
         loc: Option<LocId>,
     ) -> bool {
-        let step = Step::Acquire {
-            func: self.func,
-            loc,
-            lock: key,
-            kind,
-        };
+        let step = Step::Acquire { func: self.func, loc, lock: key, kind };
         let trace = st.trace.push(step);
-        match double_acquire::check(
-            &st.held,
-            key,
-            self.several(key),
-            self.caller_may_hold(st, key),
-        ) {
+        match double_acquire::check(&st.held, key, self.several(key), self.caller_may_hold(st, key)) {
             Verdict::Defect { kind, related } => {
                 let related = related.into_iter().collect();
-                self.report(
-                    st,
-                    Check::DoubleAcquire,
-                    kind,
-                    Some(key),
-                    self.func,
-                    loc,
-                    trace,
-                    related,
-                );
+                self.report(st, Check::DoubleAcquire, kind, Some(key), self.func, loc, trace, related);
                 // The path spins forever here.
                 return false;
             }
             Verdict::DependsOnCaller => {
-                self.effect(
-                    st,
-                    EffectKind::Acquire { lock: key },
-                    kind,
-                    self.func,
-                    loc,
-                    trace.clone(),
-                );
+                self.effect(st, EffectKind::Acquire { lock: key }, kind, self.func, loc, trace.clone());
             }
             Verdict::Fine => {}
         }
         if self.nameable(key) {
             st.touch(key, kind);
         }
-        st.add_held(Held {
-            key,
-            kind,
-            handle,
-            acquired: trace,
-        });
+        st.add_held(Held { key, kind, handle, acquired: trace });
         true
     }
 
     /// A successful try-acquire: the lock was free (a held one makes it fail).
-    pub fn acquired_by_try(
-        &mut self,
-        st: &mut State,
-        key: LockKey,
-        kind: KindId,
-        loc: Option<LocId>,
-    ) {
-        let trace = st.trace.push(Step::Acquire {
-            func: self.func,
-            loc,
-            lock: key,
-            kind,
-        });
+    pub fn acquired_by_try(&mut self, st: &mut State, key: LockKey, kind: KindId, loc: Option<LocId>) {
+        let trace = st.trace.push(Step::Acquire { func: self.func, loc, lock: key, kind });
         if self.nameable(key) {
             st.touch(key, kind);
         }
-        st.add_held(Held {
-            key,
-            kind,
-            handle: None,
-            acquired: trace,
-        });
+        st.add_held(Held { key, kind, handle: None, acquired: trace });
     }
 
     pub fn release(&mut self, st: &mut State, key: LockKey, kind: KindId, loc: Option<LocId>) {
         let caller_may_hold = self.caller_may_hold(st, key);
         let paths = &*self.paths;
-        let verdict = release_not_held::check(
-            &st.held,
-            key,
-            kind,
-            |h| may_alias(paths, h.key, key),
-            caller_may_hold,
-        );
+        let verdict = release_not_held::check(&st.held, key, kind, |h| may_alias(paths, h.key, key), caller_may_hold);
         self.apply_release(st, verdict, key, kind, loc);
     }
 
     /// Release through a lock handle (in-stack queued and Storport locks).
-    pub fn release_handle(
-        &mut self,
-        st: &mut State,
-        handle: PathId,
-        kind: KindId,
-        loc: Option<LocId>,
-    ) {
+    pub fn release_handle(&mut self, st: &mut State, handle: PathId, kind: KindId, loc: Option<LocId>) {
         let key = LockKey::Handle(handle);
         let verdict = match st.held.iter().rposition(|h| h.handle == Some(handle)) {
             Some(i) => release_not_held::Released::Held(i),
-            None if self.caller_may_hold(st, key) => {
-                release_not_held::Released::Not(Verdict::DependsOnCaller)
-            }
-            None => release_not_held::Released::Not(Verdict::Defect {
-                kind,
-                related: None,
-            }),
+            None if self.caller_may_hold(st, key) => release_not_held::Released::Not(Verdict::DependsOnCaller),
+            None => release_not_held::Released::Not(Verdict::Defect { kind, related: None }),
         };
         self.apply_release(st, verdict, key, kind, loc);
     }
@@ -333,39 +257,13 @@ impl Transfer<'_> {
                 st.held.remove(i);
             }
             release_not_held::Released::Not(Verdict::DependsOnCaller) => {
-                let trace = st.trace.push(Step::Release {
-                    func: self.func,
-                    loc,
-                    lock: key,
-                    kind,
-                });
-                self.effect(
-                    st,
-                    EffectKind::Release { lock: key },
-                    kind,
-                    self.func,
-                    loc,
-                    trace,
-                );
+                let trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });
+                self.effect(st, EffectKind::Release { lock: key }, kind, self.func, loc, trace);
                 st.touch(key, kind);
             }
             release_not_held::Released::Not(Verdict::Defect { kind, .. }) => {
-                let trace = st.trace.push(Step::Release {
-                    func: self.func,
-                    loc,
-                    lock: key,
-                    kind,
-                });
-                self.report(
-                    st,
-                    Check::ReleaseNotHeld,
-                    kind,
-                    Some(key),
-                    self.func,
-                    loc,
-                    trace,
-                    Vec::new(),
-                );
+                let trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });
+                self.report(st, Check::ReleaseNotHeld, kind, Some(key), self.func, loc, trace, Vec::new());
             }
             release_not_held::Released::Not(Verdict::Fine) => {}
         }
@@ -381,28 +279,12 @@ impl Transfer<'_> {
             Verdict::Defect { kind, related } => {
                 let lock = held.last().map(|h| h.key);
                 let trace = st.trace.clone();
-                self.report(
-                    st,
-                    Check::CallWhileHeld,
-                    kind,
-                    lock,
-                    self.func,
-                    loc,
-                    trace,
-                    related.into_iter().collect(),
-                );
+                self.report(st, Check::CallWhileHeld, kind, lock, self.func, loc, trace, related.into_iter().collect());
             }
             Verdict::DependsOnCaller => {
                 let excluded = st.touched.iter().map(|(k, _)| *k).collect();
                 let trace = st.trace.clone();
-                self.effect(
-                    st,
-                    EffectKind::ForbiddenCall { call, excluded },
-                    0,
-                    self.func,
-                    loc,
-                    trace,
-                );
+                self.effect(st, EffectKind::ForbiddenCall { call, excluded }, 0, self.func, loc, trace);
             }
             Verdict::Fine => {}
         }
@@ -412,26 +294,16 @@ impl Transfer<'_> {
 
     fn wrap(&self, st: &State, callee: FuncId, call: &CallSite, inner: &Trace) -> Trace {
         if call.top_level {
-            return inner
-                .steps()
-                .into_iter()
-                .fold(st.trace.clone(), |t, s| t.push(s));
+            return inner.steps().into_iter().fold(st.trace.clone(), |t, s| t.push(s));
         }
-        st.trace.push(Step::Call {
-            func: self.func,
-            loc: call.loc,
-            callee,
-            inner: inner.clone(),
-        })
+        st.trace.push(Step::Call { func: self.func, loc: call.loc, callee, inner: inner.clone() })
     }
 
     fn compatible(requires: &Requires, call: &CallSite) -> bool {
-        requires
-            .iter()
-            .all(|(n, fact)| match call.arg_facts.get(*n as usize) {
-                Some(known) => known.meet(*fact).is_some(),
-                None => true,
-            })
+        requires.iter().all(|(n, fact)| match call.arg_facts.get(*n as usize) {
+            Some(known) => known.meet(*fact).is_some(),
+            None => true,
+        })
     }
 
     /// Applies `summary` of `callee` to the state before the call; returns
@@ -451,122 +323,64 @@ impl Transfer<'_> {
             let trace = self.wrap(&st, callee, call, &e.trace);
             match &e.effect {
                 EffectKind::Acquire { lock } => {
-                    let Some(m) = self.map_key(callee, *lock, call.args) else {
+                    let Some(m) = self.map_key(callee, *lock, call) else {
                         continue;
                     };
-                    match double_acquire::check(
-                        &st.held,
-                        m,
-                        self.several(m),
-                        self.caller_may_hold(&st, m),
-                    ) {
+                    match double_acquire::check(&st.held, m, self.several(m), self.caller_may_hold(&st, m)) {
                         Verdict::Defect { kind, related } => {
                             let related = related.into_iter().collect();
-                            self.report(
-                                &mut st,
-                                Check::DoubleAcquire,
-                                kind,
-                                Some(m),
-                                e.func,
-                                e.site,
-                                trace,
-                                related,
-                            );
+                            self.report(&mut st, Check::DoubleAcquire, kind, Some(m), e.func, e.site, trace, related);
                             alive = false;
                         }
                         Verdict::DependsOnCaller => {
-                            self.effect(
-                                &st,
-                                EffectKind::Acquire { lock: m },
-                                e.kind,
-                                e.func,
-                                e.site,
-                                trace,
-                            );
+                            self.effect(&st, EffectKind::Acquire { lock: m }, e.kind, e.func, e.site, trace);
                         }
                         Verdict::Fine => {}
                     }
                 }
                 EffectKind::Release { lock } => {
-                    let Some(m) = self.map_key(callee, *lock, call.args) else {
+                    let Some(m) = self.map_key(callee, *lock, call) else {
                         continue;
                     };
                     let caller_may_hold = self.caller_may_hold(&st, m);
                     let paths = &*self.paths;
                     let held_match = match m {
                         LockKey::Handle(h) => st.held.iter().any(|x| x.handle == Some(h)),
-                        _ => st.held.iter().any(|x| {
-                            x.key == m || (x.kind == e.kind && may_alias(paths, x.key, m))
-                        }),
+                        _ => st.held.iter().any(|x| x.key == m || (x.kind == e.kind && may_alias(paths, x.key, m))),
                     };
                     if held_match {
                         continue;
                     }
                     if caller_may_hold {
-                        self.effect(
-                            &st,
-                            EffectKind::Release { lock: m },
-                            e.kind,
-                            e.func,
-                            e.site,
-                            trace,
-                        );
+                        self.effect(&st, EffectKind::Release { lock: m }, e.kind, e.func, e.site, trace);
                     } else {
-                        self.report(
-                            &mut st,
-                            Check::ReleaseNotHeld,
-                            e.kind,
-                            Some(m),
-                            e.func,
-                            e.site,
-                            trace,
-                            Vec::new(),
-                        );
+                        self.report(&mut st, Check::ReleaseNotHeld, e.kind, Some(m), e.func, e.site, trace, Vec::new());
                     }
                 }
-                EffectKind::ForbiddenCall {
-                    call: forbidden,
-                    excluded,
-                } => {
-                    let excluded: Vec<LockKey> = excluded
-                        .iter()
-                        .filter_map(|k| self.map_key(callee, *k, call.args))
-                        .collect();
+                EffectKind::ForbiddenCall { call: forbidden, excluded } => {
+                    let excluded: Vec<LockKey> =
+                        excluded.iter().filter_map(|k| self.map_key(callee, *k, call)).collect();
                     let held: Vec<&Held> = st
                         .held
                         .iter()
                         .filter(|h| {
-                            !excluded.iter().any(|x| {
-                                *x == h.key
-                                    || matches!(x, LockKey::Handle(p) if h.handle == Some(*p))
-                            })
+                            !excluded
+                                .iter()
+                                .any(|x| *x == h.key || matches!(x, LockKey::Handle(p) if h.handle == Some(*p)))
                         })
                         .collect();
-                    match call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise)
-                    {
+                    match call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise) {
                         Verdict::Defect { kind, related } => {
                             let lock = held.last().map(|h| h.key);
                             let related = related.into_iter().collect();
-                            self.report(
-                                &mut st,
-                                Check::CallWhileHeld,
-                                kind,
-                                lock,
-                                e.func,
-                                e.site,
-                                trace,
-                                related,
-                            );
+                            self.report(&mut st, Check::CallWhileHeld, kind, lock, e.func, e.site, trace, related);
                         }
                         Verdict::DependsOnCaller => {
                             let mut all = excluded;
                             all.extend(st.touched.iter().map(|(k, _)| *k));
                             all.sort();
                             all.dedup();
-                            let effect = EffectKind::ForbiddenCall {
-                                call: *forbidden,
-                                excluded: all,
-                            };
+                            let effect = EffectKind::ForbiddenCall { call: *forbidden, excluded: all };
                             self.effect(&st, effect, e.kind, e.func, e.site, trace);
                         }
                         Verdict::Fine => {}
@@ -580,13 +394,9 @@ impl Transfer<'_> {
             }
             let mut v = v.clone();
             v.trace = self.wrap(&st, callee, call, &v.trace);
-            v.related = v
-                .related
-                .iter()
-                .map(|r| self.wrap(&st, callee, call, r))
-                .collect();
+            v.related = v.related.iter().map(|r| self.wrap(&st, callee, call, r)).collect();
             if let Some(lock) = v.lock {
-                v.lock = self.map_key(callee, lock, call.args).or(Some(lock));
+                v.lock = self.map_key(callee, lock, call).or(Some(lock));
             }
             self.collected.add_violation(v);
         }
@@ -603,26 +413,20 @@ impl Transfer<'_> {
         out
     }
 
-    fn after_outcome(
-        &mut self,
-        before: &State,
-        callee: FuncId,
-        o: &Outcome,
-        call: &CallSite,
-    ) -> State {
+    fn after_outcome(&mut self, before: &State, callee: FuncId, o: &Outcome, call: &CallSite) -> State {
         let mut s = before.clone();
         for &(key, kind) in &o.released {
-            let Some(m) = self.map_key(callee, key, call.args) else {
+            let Some(m) = self.map_key(callee, key, call) else {
                 continue;
             };
             let paths = &*self.paths;
             let found = match m {
                 LockKey::Handle(h) => s.held.iter().rposition(|x| x.handle == Some(h)),
-                _ => s.held.iter().rposition(|x| x.key == m).or_else(|| {
-                    s.held
-                        .iter()
-                        .rposition(|x| x.kind == kind && may_alias(paths, x.key, m))
-                }),
+                _ => s
+                    .held
+                    .iter()
+                    .rposition(|x| x.key == m)
+                    .or_else(|| s.held.iter().rposition(|x| x.kind == kind && may_alias(paths, x.key, m))),
             };
             match found {
                 Some(i) => {
@@ -633,10 +437,9 @@ impl Transfer<'_> {
             }
         }
         for h in &o.held {
-            let key = self
-                .map_key(callee, h.key, call.args)
-                .unwrap_or_else(|| self.opaque.id(callee, h.key));
-            let handle = h.handle.and_then(|p| self.paths.substitute(p, call.args));
+            let key = self.map_key(callee, h.key, call).unwrap_or_else(|| self.opaque.id(callee, h.key));
+            let handle =
+                if call.top_level { h.handle } else { h.handle.and_then(|p| self.paths.substitute(p, call.args)) };
             if s.holds(key) {
                 continue;
             }
@@ -644,12 +447,7 @@ impl Transfer<'_> {
                 s.touch(key, h.kind);
             }
             let acquired = self.wrap(before, callee, call, &h.acquired);
-            s.add_held(Held {
-                key,
-                kind: h.kind,
-                handle,
-                acquired,
-            });
+            s.add_held(Held { key, kind: h.kind, handle, acquired });
         }
         s.muted |= o.muted;
         s.imprecise |= o.imprecise;

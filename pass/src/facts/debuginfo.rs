@@ -25,6 +25,7 @@ const DW_TAG_ATOMIC_TYPE: u16 = 0x47;
 // Operand positions in LLVM 22's DI nodes (DebugInfoMetadata.h).
 const SCOPE_OF_LEXICAL_BLOCK: u32 = 1;
 const NAME_OF_SUBPROGRAM: u32 = 2;
+const SCOPE_OF_VARIABLE: u32 = 0;
 const NAME_OF_VARIABLE: u32 = 1;
 const TYPE_OF_VARIABLE: u32 = 3;
 const BASE_TYPE: u32 = 5;
@@ -102,15 +103,20 @@ impl DebugInfo {
     /// its values).
     pub(super) fn scan_function(&mut self, function: Value) {
         self.variables.clear();
+        let own = function.subprogram();
         for block in function.blocks() {
             for inst in block.instructions() {
                 for (value, variable, is_address) in inst.debug_variable_records() {
                     if !matches!(variable.kind(), Kind::LLVMDILocalVariableMetadataKind) {
                         continue;
                     }
-                    let Some(name) = variable.string_operand(self.context, NAME_OF_VARIABLE) else {
+                    // Variables of inlined callees (WdfSpinLockAcquire's `SpinLock`)
+                    // are not what the source of this function calls the value.
+                    let scope = variable.operand(self.context, SCOPE_OF_VARIABLE);
+                    if own.is_some() && scope.and_then(|s| self.subprogram_of(s)) != own {
                         continue;
-                    };
+                    }
+                    let Some(name) = variable.string_operand(self.context, NAME_OF_VARIABLE) else { continue };
                     let ty = variable.operand(self.context, TYPE_OF_VARIABLE);
                     if let Some(t) = ty {
                         self.index_type(t, 0);
@@ -118,16 +124,10 @@ impl DebugInfo {
                     // One value often holds several variables (`PVOID Context` and
                     // `PDEVICE_EXTENSION ext = Context`): keep the one whose type
                     // says what it points to.
-                    let candidate = Variable {
-                        name,
-                        ty,
-                        is_address,
-                    };
+                    let candidate = Variable { name, ty, is_address };
                     let better = match self.variables.get(&value) {
                         None => true,
-                        Some(old) => {
-                            !self.points_to_struct(old) && self.points_to_struct(&candidate)
-                        }
+                        Some(old) => !self.points_to_struct(old) && self.points_to_struct(&candidate),
                     };
                     if better {
                         self.variables.insert(value, candidate);
@@ -137,21 +137,30 @@ impl DebugInfo {
         }
     }
 
+    /// The DISubprogram a local scope belongs to.
+    fn subprogram_of(&self, scope: Metadata) -> Option<Metadata> {
+        let mut current = scope;
+        for _ in 0..MAX_DEPTH {
+            match current.kind() {
+                Kind::LLVMDISubprogramMetadataKind => return Some(current),
+                Kind::LLVMDILexicalBlockMetadataKind | Kind::LLVMDILexicalBlockFileMetadataKind => {
+                    current = current.operand(self.context, SCOPE_OF_LEXICAL_BLOCK)?;
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
     fn points_to_struct(&self, variable: &Variable) -> bool {
-        let target = if variable.is_address {
-            variable.ty.and_then(|t| self.canonical(t))
-        } else {
-            self.pointee(variable.ty)
-        };
+        let target =
+            if variable.is_address { variable.ty.and_then(|t| self.canonical(t)) } else { self.pointee(variable.ty) };
         target.is_some_and(|t| self.definition(t).is_some())
     }
 
     /// The source name of the variable an SSA value holds, if any.
     pub(super) fn variable_name(&self, value: Value) -> Option<String> {
-        self.variables
-            .get(&value)
-            .filter(|v| !v.is_address)
-            .map(|v| v.name.clone())
+        self.variables.get(&value).filter(|v| !v.is_address).map(|v| v.name.clone())
     }
 
     // ----- locations -----
@@ -166,9 +175,7 @@ impl DebugInfo {
                 break;
             };
             let scope = loc.location_scope()?;
-            let wrapper = self
-                .subprogram_name(scope)
-                .is_some_and(|name| (self.is_api)(&name));
+            let wrapper = self.subprogram_name(scope).is_some_and(|name| (self.is_api)(&name));
             if !wrapper {
                 break;
             }
@@ -180,23 +187,13 @@ impl DebugInfo {
         }
         let scope = loc.location_scope()?;
         let (file, directory) = self.file_of(scope)?;
-        Some(SourceLoc {
-            file,
-            directory,
-            line,
-            column: loc.location_column(),
-        })
+        Some(SourceLoc { file, directory, line, column: loc.location_column() })
     }
 
     pub(super) fn function_location(&mut self, function: Value) -> Option<SourceLoc> {
         let sp = function.subprogram()?;
         let (file, directory) = self.file_of(sp)?;
-        Some(SourceLoc {
-            file,
-            directory,
-            line: sp.subprogram_line(),
-            column: 0,
-        })
+        Some(SourceLoc { file, directory, line: sp.subprogram_line(), column: 0 })
     }
 
     fn file_of(&mut self, scope: Metadata) -> Option<(String, String)> {
@@ -243,10 +240,8 @@ impl DebugInfo {
                 return Some(current);
             }
             match current.tag() {
-                DW_TAG_TYPEDEF | DW_TAG_CONST_TYPE | DW_TAG_VOLATILE_TYPE
-                | DW_TAG_RESTRICT_TYPE | DW_TAG_ATOMIC_TYPE | DW_TAG_MEMBER => {
-                    current = current.operand(self.context, BASE_TYPE)?
-                }
+                DW_TAG_TYPEDEF | DW_TAG_CONST_TYPE | DW_TAG_VOLATILE_TYPE | DW_TAG_RESTRICT_TYPE
+                | DW_TAG_ATOMIC_TYPE | DW_TAG_MEMBER => current = current.operand(self.context, BASE_TYPE)?,
                 _ => return Some(current),
             }
         }
@@ -259,9 +254,7 @@ impl DebugInfo {
         if matches!(t.kind(), Kind::LLVMDIDerivedTypeMetadataKind)
             && matches!(t.tag(), DW_TAG_POINTER_TYPE | DW_TAG_REFERENCE_TYPE)
         {
-            return t
-                .operand(self.context, BASE_TYPE)
-                .and_then(|b| self.canonical(b));
+            return t.operand(self.context, BASE_TYPE).and_then(|b| self.canonical(b));
         }
         None
     }
@@ -314,9 +307,7 @@ impl DebugInfo {
         let count = elements.operand_count(self.context);
         (0..count)
             .filter_map(|i| elements.operand(self.context, i))
-            .filter(|m| {
-                matches!(m.kind(), Kind::LLVMDIDerivedTypeMetadataKind) && m.tag() == DW_TAG_MEMBER
-            })
+            .filter(|m| matches!(m.kind(), Kind::LLVMDIDerivedTypeMetadataKind) && m.tag() == DW_TAG_MEMBER)
             .map(|m| Member {
                 name: m.type_name(),
                 offset_bits: m.type_offset_bits(),
@@ -339,11 +330,7 @@ impl DebugInfo {
     /// descending into nested structs and arrays down to a scalar member.
     /// Returns the access suffix (`Queue.Lock`, `Locks[2]`) and the type
     /// reached.
-    fn member_chain(
-        &self,
-        ty: Option<Metadata>,
-        offset: i64,
-    ) -> Option<(String, Option<Metadata>)> {
+    fn member_chain(&self, ty: Option<Metadata>, offset: i64) -> Option<(String, Option<Metadata>)> {
         let mut chain = String::new();
         let mut current = ty.and_then(|t| self.canonical(t));
         let mut remaining = u64::try_from(offset).ok()? * 8;
@@ -353,9 +340,7 @@ impl DebugInfo {
                 break;
             }
             if t.tag() == DW_TAG_ARRAY_TYPE {
-                let elem = t
-                    .operand(self.context, BASE_TYPE)
-                    .and_then(|b| self.canonical(b));
+                let elem = t.operand(self.context, BASE_TYPE).and_then(|b| self.canonical(b));
                 let elem_bits = elem.map(|e| e.type_size_bits()).unwrap_or(0);
                 if elem_bits == 0 {
                     break;
@@ -369,8 +354,7 @@ impl DebugInfo {
                 break;
             };
             let member = members.iter().find(|m| {
-                m.offset_bits <= remaining
-                    && (m.size_bits == 0 || remaining < m.offset_bits + m.size_bits)
+                m.offset_bits <= remaining && (m.size_bits == 0 || remaining < m.offset_bits + m.size_bits)
             })?;
             if member.name.is_empty() {
                 // An anonymous struct or union member: its members are named directly.
@@ -393,21 +377,12 @@ impl DebugInfo {
 
     /// A C-like name for pointer `value`, for reports. `llvm_struct` gives
     /// the struct type a GEP indexes when debug info lost it.
-    pub(super) fn name_pointer(
-        &mut self,
-        value: Value,
-        layout: &dyn Fn(Value) -> Option<GepOffset>,
-    ) -> Option<String> {
+    pub(super) fn name_pointer(&mut self, value: Value, layout: &dyn Fn(Value) -> Option<GepOffset>) -> Option<String> {
         let named = self.named(value, layout, 0)?;
         self.render(&named)
     }
 
-    fn named(
-        &mut self,
-        value: Value,
-        layout: &dyn Fn(Value) -> Option<GepOffset>,
-        depth: usize,
-    ) -> Option<Named> {
+    fn named(&mut self, value: Value, layout: &dyn Fn(Value) -> Option<GepOffset>, depth: usize) -> Option<Named> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -421,23 +396,12 @@ impl DebugInfo {
                     variable_index: false,
                 }
             } else {
-                Named {
-                    text: var.name,
-                    object: None,
-                    pointee: self.pointee(var.ty),
-                    offset: 0,
-                    variable_index: false,
-                }
+                Named { text: var.name, object: None, pointee: self.pointee(var.ty), offset: 0, variable_index: false }
             });
         }
         if value.is_global_variable() {
             let name = value.name();
-            let pointee = self
-                .global_types
-                .get(&value)
-                .copied()
-                .flatten()
-                .and_then(|t| self.canonical(t));
+            let pointee = self.global_types.get(&value).copied().flatten().and_then(|t| self.canonical(t));
             return Some(Named {
                 text: format!("&{name}"),
                 object: Some(name),
@@ -454,18 +418,12 @@ impl DebugInfo {
             return None;
         };
         match opcode {
-            Opcode::LLVMBitCast | Opcode::LLVMAddrSpaceCast => {
-                self.named(value.operand(0), layout, depth + 1)
-            }
+            Opcode::LLVMBitCast | Opcode::LLVMAddrSpaceCast => self.named(value.operand(0), layout, depth + 1),
             Opcode::LLVMGetElementPtr => {
                 let mut base = self.named(value.operand(0), layout, depth + 1)?;
                 let gep = layout(value)?;
-                if (base.pointee.is_none()
-                    || base.pointee.is_some_and(|p| self.definition(p).is_none()))
-                    && let Some(def) = gep
-                        .source_struct
-                        .as_deref()
-                        .and_then(|s| self.structs_by_name.get(s))
+                if (base.pointee.is_none() || base.pointee.is_some_and(|p| self.definition(p).is_none()))
+                    && let Some(def) = gep.source_struct.as_deref().and_then(|s| self.structs_by_name.get(s))
                 {
                     base.pointee = Some(*def);
                     base.offset = 0;
@@ -477,32 +435,24 @@ impl DebugInfo {
             Opcode::LLVMLoad => {
                 let from = self.named(value.operand(0), layout, depth + 1)?;
                 let (object, ty) = self.object(&from)?;
-                Some(Named {
-                    text: object,
-                    object: None,
-                    pointee: self.pointee(ty),
-                    offset: 0,
-                    variable_index: false,
-                })
+                Some(Named { text: object, object: None, pointee: self.pointee(ty), offset: 0, variable_index: false })
             }
             _ => None,
         }
     }
 
     /// The object a `Named` pointer points to, as a C expression, and its type.
+    /// A value is loaded from it, so it is a scalar: at offset 0 of a struct
+    /// that is the first scalar member (`ctx->Lock`, not `*ctx`).
     fn object(&self, named: &Named) -> Option<(String, Option<Metadata>)> {
-        if named.offset == 0 && !named.variable_index {
+        if named.offset == 0 && !named.variable_index && !self.is_struct(named.pointee) {
             return Some(match &named.object {
                 Some(object) => (object.clone(), named.pointee),
                 None => (format!("*{}", parenthesize(&named.text)), named.pointee),
             });
         }
         let (chain, ty) = self.member_chain(named.pointee, named.offset)?;
-        let chain = if named.variable_index {
-            replace_last_index(&chain)
-        } else {
-            chain
-        };
+        let chain = if named.variable_index { replace_last_index(&chain) } else { chain };
         let object = match &named.object {
             Some(object) => format!("{object}.{chain}"),
             None => format!("{}->{chain}", parenthesize(&named.text)),
@@ -514,9 +464,7 @@ impl DebugInfo {
         if named.offset == 0 && !named.variable_index {
             // Descend to the first scalar member: `&ext->Queue.Lock` and `&ext->Queue`
             // are the same address, and a lock is a scalar.
-            if let Some((chain, _)) = self
-                .member_chain(named.pointee, 0)
-                .filter(|_| named.pointee.is_some())
+            if let Some((chain, _)) = self.member_chain(named.pointee, 0).filter(|_| named.pointee.is_some())
                 && self.is_struct(named.pointee)
             {
                 let object = match &named.object {
@@ -534,10 +482,8 @@ impl DebugInfo {
     }
 
     fn is_struct(&self, ty: Option<Metadata>) -> bool {
-        ty.and_then(|t| self.canonical(t)).is_some_and(|t| {
-            matches!(t.kind(), Kind::LLVMDICompositeTypeMetadataKind)
-                && t.tag() != DW_TAG_ARRAY_TYPE
-        })
+        ty.and_then(|t| self.canonical(t))
+            .is_some_and(|t| matches!(t.kind(), Kind::LLVMDICompositeTypeMetadataKind) && t.tag() != DW_TAG_ARRAY_TYPE)
     }
 }
 
@@ -550,9 +496,8 @@ pub(super) struct GepOffset {
 }
 
 fn parenthesize(text: &str) -> String {
-    if text.chars().all(|c| {
-        c.is_alphanumeric() || c == '_' || c == '-' || c == '>' || c == '.' || c == '[' || c == ']'
-    }) {
+    if text.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '>' || c == '.' || c == '[' || c == ']')
+    {
         text.to_string()
     } else {
         format!("({text})")

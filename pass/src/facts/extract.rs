@@ -22,23 +22,16 @@ pub fn extract(module: LLVMModuleRef, rules: &RulePack) -> ModuleFacts {
         .iter()
         .flat_map(|a| a.names.iter())
         .chain(rules.forbidden_calls.iter().flat_map(|f| f.names.iter()))
-        .chain(
-            rules
-                .function_tables
-                .iter()
-                .flat_map(|t| t.entries.values()),
-        )
+        .chain(rules.function_tables.iter().flat_map(|t| t.entries.values()))
         .cloned()
         .collect();
     let mut ex = Extractor {
         rules,
         module,
         layout: module.data_layout(),
-        facts: ModuleFacts {
-            pointer_bytes: module.pointer_bytes(),
-            ..Default::default()
-        },
+        facts: ModuleFacts { pointer_bytes: module.pointer_bytes(), ..Default::default() },
         func_ids: HashMap::new(),
+        defined: Vec::new(),
         di: DebugInfo::new(module, Box::new(move |name| api_names.contains(name))),
         loc_index: HashMap::new(),
     };
@@ -49,6 +42,8 @@ pub fn extract(module: LLVMModuleRef, rules: &RulePack) -> ModuleFacts {
 struct Extractor<'r> {
     rules: &'r RulePack,
     module: llvm::Module,
+    /// Per function id: whether the module defines it.
+    defined: Vec<bool>,
     layout: LLVMTargetDataRef,
     facts: ModuleFacts,
     func_ids: HashMap<Value, FuncId>,
@@ -58,17 +53,13 @@ struct Extractor<'r> {
 
 impl Extractor<'_> {
     fn run(&mut self) {
-        let functions: Vec<Value> = self
-            .module
-            .functions()
-            .filter(|f| !f.name().starts_with("llvm."))
-            .collect();
+        let functions: Vec<Value> = self.module.functions().filter(|f| !f.name().starts_with("llvm.")).collect();
         for f in &functions {
             let symbol = f.name();
             let name = names::normalize(&symbol).to_string();
             let loc = self.di.function_location(*f).map(|l| self.intern_loc(l));
-            self.func_ids
-                .insert(*f, self.facts.functions.len() as FuncId);
+            self.func_ids.insert(*f, self.facts.functions.len() as FuncId);
+            self.defined.push(!f.is_declaration());
             self.facts.functions.push(Function {
                 display: names::display(&symbol),
                 name,
@@ -115,12 +106,7 @@ impl Extractor<'_> {
             }
             let cast = matches!(
                 opcode_of(current),
-                Some(
-                    Opcode::LLVMBitCast
-                        | Opcode::LLVMPtrToInt
-                        | Opcode::LLVMIntToPtr
-                        | Opcode::LLVMAddrSpaceCast
-                )
+                Some(Opcode::LLVMBitCast | Opcode::LLVMPtrToInt | Opcode::LLVMIntToPtr | Opcode::LLVMAddrSpaceCast)
             );
             if !cast {
                 return None;
@@ -135,62 +121,44 @@ impl Extractor<'_> {
 /// folded offset.
 fn gep_steps(gep: Value, layout: LLVMTargetDataRef) -> (Vec<Step>, GepOffset) {
     let mut ty = gep.gep_source_type();
-    let source_struct = ty
-        .struct_name()
-        .map(|n| n.strip_prefix("struct.").unwrap_or(&n).to_string());
+    let source_struct = ty.struct_name().map(|n| n.strip_prefix("struct.").unwrap_or(&n).to_string());
     let mut steps = Vec::new();
     let mut pending = 0i64;
     let mut total = 0i64;
     let mut variable = false;
-    let mut add =
-        |constant: Option<i64>, size: u64, steps: &mut Vec<Step>, pending: &mut i64| match constant
-        {
-            Some(c) => {
-                let delta = c.saturating_mul(size as i64);
-                *pending = pending.saturating_add(delta);
-                total = total.saturating_add(delta);
+    let mut add = |constant: Option<i64>, size: u64, steps: &mut Vec<Step>, pending: &mut i64| match constant {
+        Some(c) => {
+            let delta = c.saturating_mul(size as i64);
+            *pending = pending.saturating_add(delta);
+            total = total.saturating_add(delta);
+        }
+        None => {
+            if *pending != 0 {
+                steps.push(Step::Offset(*pending));
+                *pending = 0;
             }
-            None => {
-                if *pending != 0 {
-                    steps.push(Step::Offset(*pending));
-                    *pending = 0;
-                }
-                steps.push(Step::Index);
-                variable = true;
-            }
-        };
+            steps.push(Step::Index);
+            variable = true;
+        }
+    };
     for k in 1..gep.operand_count() {
         let index = gep.operand(k).const_int();
         if k == 1 {
-            let size = if ty.is_sized() {
-                ty.alloc_size(layout)
-            } else {
-                0
-            };
+            let size = if ty.is_sized() { ty.alloc_size(layout) } else { 0 };
             add(index, size, &mut steps, &mut pending);
             continue;
         }
         match ty.kind() {
             TypeKind::LLVMStructTypeKind => {
-                let Some(field) = index.filter(|&i| i >= 0 && (i as u32) < ty.struct_field_count())
-                else {
+                let Some(field) = index.filter(|&i| i >= 0 && (i as u32) < ty.struct_field_count()) else {
                     break;
                 };
-                add(
-                    Some(ty.field_offset(layout, field as u32) as i64),
-                    1,
-                    &mut steps,
-                    &mut pending,
-                );
+                add(Some(ty.field_offset(layout, field as u32) as i64), 1, &mut steps, &mut pending);
                 ty = ty.struct_field(field as u32);
             }
             TypeKind::LLVMArrayTypeKind | TypeKind::LLVMVectorTypeKind => {
                 let elem = ty.element();
-                let size = if elem.is_sized() {
-                    elem.alloc_size(layout)
-                } else {
-                    0
-                };
+                let size = if elem.is_sized() { elem.alloc_size(layout) } else { 0 };
                 add(index, size, &mut steps, &mut pending);
                 ty = elem;
             }
@@ -200,14 +168,7 @@ fn gep_steps(gep: Value, layout: LLVMTargetDataRef) -> (Vec<Step>, GepOffset) {
     if pending != 0 {
         steps.push(Step::Offset(pending));
     }
-    (
-        steps,
-        GepOffset {
-            constant: total,
-            variable,
-            source_struct,
-        },
-    )
+    (steps, GepOffset { constant: total, variable, source_struct })
 }
 
 fn gep_offset_of(value: Value, layout: LLVMTargetDataRef) -> Option<GepOffset> {
@@ -229,6 +190,20 @@ fn predicate(p: IntPredicate) -> Pred {
         IntPredicate::LLVMIntUGT => Pred::Ugt,
         IntPredicate::LLVMIntUGE => Pred::Uge,
     }
+}
+
+/// `v` without pointer/integer casts around it.
+fn strip_casts(v: Value) -> Value {
+    let mut current = v;
+    for _ in 0..8 {
+        match opcode_of(current) {
+            Some(Opcode::LLVMBitCast | Opcode::LLVMPtrToInt | Opcode::LLVMIntToPtr | Opcode::LLVMAddrSpaceCast) => {
+                current = current.operand(0)
+            }
+            _ => break,
+        }
+    }
+    current
 }
 
 fn opcode_of(v: Value) -> Option<Opcode> {
@@ -261,11 +236,7 @@ struct FunctionWalk<'a, 'r> {
 impl<'a, 'r> FunctionWalk<'a, 'r> {
     fn new(ex: &'a mut Extractor<'r>, function: Value, id: FuncId) -> Self {
         let llvm_blocks: Vec<llvm::Block> = function.blocks().collect();
-        let block_ids = llvm_blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (*b, i as BlockId))
-            .collect();
+        let block_ids = llvm_blocks.iter().enumerate().map(|(i, b)| (*b, i as BlockId)).collect();
         let blocks = llvm_blocks.iter().map(|_| None).collect();
         FunctionWalk {
             ex,
@@ -291,21 +262,14 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             let built = self.block(*block);
             self.blocks[i] = Some(built);
         }
-        let mut blocks: Vec<Block> = self
-            .blocks
-            .into_iter()
-            .map(|b| b.expect("every block is built"))
-            .collect();
+        let mut blocks: Vec<Block> = self.blocks.into_iter().map(|b| b.expect("every block is built")).collect();
         for (b, phi) in self.phis {
             blocks[b as usize].phis.push(phi);
         }
         for (b, v) in self.defines {
             blocks[b as usize].defines.push(v);
         }
-        Body {
-            blocks,
-            values: self.values,
-        }
+        Body { blocks, values: self.values }
     }
 
     fn block(&mut self, block: llvm::Block) -> Block {
@@ -328,12 +292,7 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             Some(t) => self.terminator(block, t),
             None => Terminator::Unreachable,
         };
-        Block {
-            phis: Vec::new(),
-            defines: Vec::new(),
-            events,
-            terminator,
-        }
+        Block { phis: Vec::new(), defines: Vec::new(), events, terminator }
     }
 
     // ----- control flow -----
@@ -346,17 +305,9 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                     let condition = self.operand(t.condition(), 0);
                     let then_block = self.successor(block, t.successor(0));
                     let else_block = self.successor(block, t.successor(1));
-                    Terminator::Branch {
-                        condition,
-                        then_block,
-                        else_block,
-                        loc,
-                    }
+                    Terminator::Branch { condition, then_block, else_block, loc }
                 } else {
-                    Terminator::Goto {
-                        target: self.successor(block, t.successor(0)),
-                        loc,
-                    }
+                    Terminator::Goto { target: self.successor(block, t.successor(0)), loc }
                 }
             }
             Opcode::LLVMSwitch => {
@@ -370,12 +321,7 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                         cases.push((c, target));
                     }
                 }
-                Terminator::Switch {
-                    value,
-                    cases,
-                    default,
-                    loc,
-                }
+                Terminator::Switch { value, cases, default, loc }
             }
             Opcode::LLVMRet => {
                 let value = (t.operand_count() > 0).then(|| self.operand(t.operand(0), 0));
@@ -391,14 +337,9 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                 Terminator::Fork { targets }
             }
             _ => {
-                let targets: Vec<BlockId> = (0..t.successor_count())
-                    .map(|i| self.successor(block, t.successor(i)))
-                    .collect();
-                if targets.is_empty() {
-                    Terminator::Unwind { loc }
-                } else {
-                    Terminator::Fork { targets }
-                }
+                let targets: Vec<BlockId> =
+                    (0..t.successor_count()).map(|i| self.successor(block, t.successor(i))).collect();
+                if targets.is_empty() { Terminator::Unwind { loc } } else { Terminator::Fork { targets } }
             }
         }
     }
@@ -418,27 +359,16 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         let value = if ret.operand_count() > 0 {
             let v = ret.operand(0);
             let incoming = if llvm::is_opcode(v, Opcode::LLVMPHI) && v.parent_block() == to {
-                (0..v.incoming_count())
-                    .map(|i| v.incoming(i))
-                    .find(|(_, b)| *b == from)
-                    .map(|(value, _)| value)
+                (0..v.incoming_count()).map(|i| v.incoming(i)).find(|(_, b)| *b == from).map(|(value, _)| value)
             } else {
                 Some(v)
             };
-            Some(
-                incoming
-                    .map(|v| self.operand(v, 0))
-                    .unwrap_or(Operand::Unknown),
-            )
+            Some(incoming.map(|v| self.operand(v, 0)).unwrap_or(Operand::Unknown))
         } else {
             None
         };
-        let branch = from
-            .terminator()
-            .filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional());
-        let loc = branch
-            .and_then(|b| self.ex.location(b))
-            .or_else(|| self.ex.location(ret));
+        let branch = from.terminator().filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional());
+        let loc = branch.and_then(|b| self.ex.location(b)).or_else(|| self.ex.location(ret));
         let id = self.blocks.len() as BlockId;
         self.blocks.push(Some(Block {
             phis: Vec::new(),
@@ -454,26 +384,16 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         if let Some(&pure) = self.pure_returns.get(&block) {
             return pure;
         }
-        let pure = block
-            .terminator()
-            .is_some_and(|t| t.opcode() == Opcode::LLVMRet)
+        let pure = block.terminator().is_some_and(|t| t.opcode() == Opcode::LLVMRet)
             && block.instructions().all(|i| match i.opcode() {
                 Opcode::LLVMPHI | Opcode::LLVMRet => true,
-                Opcode::LLVMCall => i
-                    .called_value()
-                    .as_function()
-                    .is_some_and(|f| f.intrinsic_id() != 0),
+                Opcode::LLVMCall => i.called_value().as_function().is_some_and(|f| f.intrinsic_id() != 0),
                 _ => false,
             })
-            && block
-                .instructions()
-                .filter(|i| i.opcode() == Opcode::LLVMPHI)
-                .all(|phi| {
-                    // Only the returned phi may live here: other phis would be lost.
-                    block
-                        .terminator()
-                        .is_some_and(|t| t.operand_count() > 0 && t.operand(0) == phi)
-                });
+            && block.instructions().filter(|i| i.opcode() == Opcode::LLVMPHI).all(|phi| {
+                // Only the returned phi may live here: other phis would be lost.
+                block.terminator().is_some_and(|t| t.operand_count() > 0 && t.operand(0) == phi)
+            });
         self.pure_returns.insert(block, pure);
         pure
     }
@@ -482,26 +402,36 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
 
     fn call(&mut self, inst: Value) -> Option<Event> {
         let callee = inst.called_value();
-        let (name, target) = if let Some(f) = callee.as_function() {
-            let symbol = f.name();
-            if symbol.starts_with("llvm.") {
-                return None;
-            }
-            (
-                Some(names::normalize(&symbol).to_string()),
-                self.ex.function_of(callee),
-            )
-        } else if let Some(target) = self.ex.function_of(callee) {
-            (
-                Some(self.ex.facts.functions[target as usize].name.clone()),
-                Some(target),
-            )
-        } else {
-            (self.table_entry(callee), None)
+        if callee.as_function().is_some_and(|f| f.name().starts_with("llvm.")) {
+            return None;
+        }
+        let target = self.ex.function_of(callee);
+        let table = if target.is_none() { self.table_slot(callee) } else { None };
+        let name = match (target, table) {
+            (Some(t), _) => Some(self.ex.facts.functions[t as usize].name.clone()),
+            (None, Some((t, index))) => self.ex.rules.function_tables[t].entries.get(&index).cloned(),
+            (None, None) => None,
         };
         if let Some(name) = &name {
             self.ex.facts.called_names.insert(name.clone());
-            match self.ex.rules.api(name) {
+        }
+        // A function defined in the module is analysed through its body, even
+        // when it is named like an API; declarations and table entries are
+        // what the rule pack describes.
+        let external = target.is_none_or(|t| self.ex.defined.get(t as usize).is_some_and(|d| !d));
+        let args: Vec<Arg> = (0..inst.arg_count()).map(|i| self.arg(inst.operand(i))).collect();
+        if external && (target.is_some() || table.is_some()) {
+            let callee = match (target, table) {
+                (Some(t), _) => ExternalCallee::Function(t),
+                (None, Some((t, index))) => ExternalCallee::Table { table: t, index },
+                (None, None) => unreachable!("checked above"),
+            };
+            let paths = args.iter().map(|a| a.path).collect();
+            self.ex.facts.external_calls.push(ExternalCall { callee, args: paths, in_function: self.id });
+        }
+        if external && let Some(name) = &name {
+            let constant = |n: u32| (n < inst.arg_count()).then(|| inst.operand(n).const_int()).flatten();
+            match self.ex.rules.api(name, constant) {
                 Some(Api::Lock(api)) => {
                     let loc = self.ex.location(inst);
                     return Some(self.lock_event(inst, api, loc));
@@ -514,22 +444,15 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             }
         }
         let target = target?;
-        let args = (0..inst.arg_count())
-            .map(|i| self.arg(inst.operand(i)))
-            .collect();
         let result = self.call_result(inst);
         let loc = self.ex.location(inst);
-        Some(Event::Call(CallEvent {
-            targets: vec![target],
-            args,
-            result,
-            loc,
-        }))
+        Some(Event::Call(CallEvent { targets: vec![target], args, result, loc }))
     }
 
     /// A call through a function table (KMDF's WdfFunctions_<version>[N]):
-    /// the callee is `load (load @table + N * pointer size)`.
-    fn table_entry(&mut self, callee: Value) -> Option<String> {
+    /// the callee is `load (load @table + N * pointer size)`. Returns the
+    /// table and the entry index.
+    fn table_slot(&mut self, callee: Value) -> Option<(usize, u32)> {
         if self.ex.rules.function_tables.is_empty() {
             return None;
         }
@@ -544,38 +467,36 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             _ => return None,
         };
         let global = &self.ex.facts.paths.globals[g as usize];
-        let table = self
-            .ex
-            .rules
-            .function_tables
-            .iter()
-            .find(|t| global.starts_with(&t.symbol_prefix))?;
+        let table = self.ex.rules.function_tables.iter().position(|t| global.starts_with(&t.symbol_prefix))?;
         let pointer = self.ex.facts.pointer_bytes as i64;
         if offset < 0 || pointer == 0 || offset % pointer != 0 {
             return None;
         }
-        table.entries.get(&((offset / pointer) as u32)).cloned()
+        Some((table, (offset / pointer) as u32))
     }
 
     fn lock_event(&mut self, inst: Value, api: usize, loc: Option<LocId>) -> Event {
         let spec = &self.ex.rules.lock_apis[api];
-        let (lock_arg, handle_arg, op) = (spec.lock_arg, spec.handle_arg, spec.op);
-        let argument =
-            |n: Option<u32>| n.filter(|&n| n < inst.arg_count()).map(|n| inst.operand(n));
-        let lock = argument(lock_arg).map(|v| self.named_path(v));
+        let (lock_arg, handle_arg, op, kind) = (spec.lock_arg, spec.handle_arg, spec.op, spec.kind);
+        let argument = |n: Option<u32>| n.filter(|&n| n < inst.arg_count()).map(|n| inst.operand(n));
+        let lock = argument(lock_arg)
+            .map(|v| if v.ty().is_integer() { self.integer_lock(api, kind, v) } else { self.named_path(v) });
         let handle = argument(handle_arg).map(|v| self.named_path(v));
-        let result = if op == LockOp::TryAcquire {
-            self.call_result(inst)
-        } else {
-            None
-        };
-        Event::Lock(LockEvent {
-            api,
-            lock,
-            handle,
-            result,
-            loc,
-        })
+        let result = if op == LockOp::TryAcquire { self.call_result(inst) } else { None };
+        Event::Lock(LockEvent { api, lock, handle, result, loc })
+    }
+
+    /// A lock named by an integer (Storport's lock kinds: InterruptLock is 3):
+    /// the value is the lock. A value not known at compile time is a lock
+    /// equal only to itself.
+    fn integer_lock(&mut self, api: usize, kind: usize, value: Value) -> PathId {
+        let Some(n) = value.const_int() else { return self.opaque() };
+        let spec = &self.ex.rules.lock_apis[api];
+        let name = spec.lock_names.get(&n).cloned().unwrap_or_else(|| format!("lock {n}"));
+        let kind_id = &self.ex.rules.lock_kinds[kind].id;
+        let path = self.ex.facts.paths.global(&format!("{kind_id}:{n}"));
+        self.ex.facts.paths.set_name_if_unnamed(path, name);
+        path
     }
 
     fn call_result(&mut self, inst: Value) -> Option<ValueId> {
@@ -592,35 +513,27 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
     fn arg(&mut self, v: Value) -> Arg {
         let ty = v.ty();
         if ty.is_pointer() {
-            Arg {
-                path: Some(self.named_path(v)),
-                value: Operand::Unknown,
-            }
+            Arg { path: Some(self.named_path(v)), value: Operand::Unknown }
         } else if ty.is_integer() {
-            Arg {
-                path: None,
-                value: self.operand(v, 0),
-            }
+            Arg { path: None, value: self.operand(v, 0) }
         } else {
-            Arg {
-                path: None,
-                value: Operand::Unknown,
-            }
+            Arg { path: None, value: Operand::Unknown }
         }
     }
 
+    /// A store of a function's address (a registration), or of a pointer
+    /// parameter (which registers whatever function a caller passes).
     fn function_store(&mut self, stored: Value, dest: Value, inst: Value) {
-        let Some(function) = self.ex.function_of(stored) else {
-            return;
-        };
-        let dest = self.path(dest, 0);
-        let loc = self.ex.location(inst);
-        self.ex.facts.fn_stores.push(FnPtrStore {
-            function,
-            dest,
-            in_function: self.id,
-            loc,
-        });
+        if let Some(function) = self.ex.function_of(stored) {
+            let dest = self.path(dest, 0);
+            let loc = self.ex.location(inst);
+            self.ex.facts.fn_stores.push(FnPtrStore { function, dest, in_function: self.id, loc });
+        } else if let Some(param) = strip_casts(stored).argument_index()
+            && (stored.ty().is_pointer() || strip_casts(stored).ty().is_pointer())
+        {
+            let dest = self.path(dest, 0);
+            self.ex.facts.param_stores.push(ParamStore { param, dest, in_function: self.id });
+        }
     }
 
     // ----- access paths -----
@@ -738,11 +651,7 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             return Operand::Unknown;
         }
         let id = self.values.len() as ValueId;
-        self.values.push(ValueInfo {
-            def: ValueDef::Opaque,
-            bits,
-            name: self.ex.di.variable_name(v),
-        });
+        self.values.push(ValueInfo { def: ValueDef::Opaque, bits, name: self.ex.di.variable_name(v) });
         self.value_ids.insert(v, id);
         let def = if let Some(n) = v.argument_index() {
             ValueDef::Param(n)
@@ -768,19 +677,13 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                 lhs: self.operand(v.operand(0), d),
                 rhs: self.operand(v.operand(1), d),
             },
-            Opcode::LLVMXor if bits == 1 => {
-                match (v.operand(0).const_int(), v.operand(1).const_int()) {
-                    (_, Some(1)) => ValueDef::Not(self.operand(v.operand(0), d)),
-                    (Some(1), _) => ValueDef::Not(self.operand(v.operand(1), d)),
-                    _ => ValueDef::Opaque,
-                }
-            }
-            Opcode::LLVMAnd if bits == 1 => {
-                ValueDef::And(self.operand(v.operand(0), d), self.operand(v.operand(1), d))
-            }
-            Opcode::LLVMOr if bits == 1 => {
-                ValueDef::Or(self.operand(v.operand(0), d), self.operand(v.operand(1), d))
-            }
+            Opcode::LLVMXor if bits == 1 => match (v.operand(0).const_int(), v.operand(1).const_int()) {
+                (_, Some(1)) => ValueDef::Not(self.operand(v.operand(0), d)),
+                (Some(1), _) => ValueDef::Not(self.operand(v.operand(1), d)),
+                _ => ValueDef::Opaque,
+            },
+            Opcode::LLVMAnd if bits == 1 => ValueDef::And(self.operand(v.operand(0), d), self.operand(v.operand(1), d)),
+            Opcode::LLVMOr if bits == 1 => ValueDef::Or(self.operand(v.operand(0), d), self.operand(v.operand(1), d)),
             Opcode::LLVMZExt => ValueDef::ZExt(self.operand(v.operand(0), d)),
             Opcode::LLVMSExt => ValueDef::SExt(self.operand(v.operand(0), d)),
             Opcode::LLVMTrunc => ValueDef::Trunc(self.operand(v.operand(0), d)),
@@ -800,13 +703,7 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                     }
                 }
                 if let Some(b) = block {
-                    self.phis.push((
-                        b,
-                        Phi {
-                            value: id,
-                            incoming,
-                        },
-                    ));
+                    self.phis.push((b, Phi { value: id, incoming }));
                 }
                 ValueDef::Phi
             }

@@ -61,6 +61,13 @@ pub struct ModuleFacts {
     /// Stores of a function's address into memory (routine registrations,
     /// function-pointer tables).
     pub fn_stores: Vec<FnPtrStore>,
+    /// Stores of a pointer parameter into memory: a caller passing a
+    /// function there registers it (WDF_DRIVER_CONFIG_INIT, helpers).
+    pub param_stores: Vec<ParamStore>,
+    /// Calls to functions outside the module (declarations, function-table
+    /// entries) with their pointer arguments: routines are registered by
+    /// passing them (or objects holding them) to such calls.
+    pub external_calls: Vec<ExternalCall>,
 }
 
 impl ModuleFacts {
@@ -201,22 +208,42 @@ impl Terminator {
     pub fn successors(&self) -> Vec<BlockId> {
         match self {
             Terminator::Goto { target, .. } => vec![*target],
-            Terminator::Branch {
-                then_block,
-                else_block,
-                ..
-            } => vec![*then_block, *else_block],
+            Terminator::Branch { then_block, else_block, .. } => vec![*then_block, *else_block],
             Terminator::Switch { cases, default, .. } => {
                 let mut out: Vec<BlockId> = cases.iter().map(|(_, b)| *b).collect();
                 out.push(*default);
                 out
             }
             Terminator::Fork { targets } => targets.clone(),
-            Terminator::Return { .. } | Terminator::Unwind { .. } | Terminator::Unreachable => {
-                Vec::new()
-            }
+            Terminator::Return { .. } | Terminator::Unwind { .. } | Terminator::Unreachable => Vec::new(),
         }
     }
+}
+
+/// `store %param, <path>`: parameter `param` of `in_function` stored to `dest`.
+#[derive(Debug, Clone)]
+pub struct ParamStore {
+    pub param: u32,
+    pub dest: PathId,
+    pub in_function: FuncId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExternalCallee {
+    Function(FuncId),
+    /// Entry `index` of function table `table` (RulePack::function_tables).
+    Table {
+        table: usize,
+        index: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ExternalCall {
+    pub callee: ExternalCallee,
+    /// Access paths of the pointer arguments.
+    pub args: Vec<Option<PathId>>,
+    pub in_function: FuncId,
 }
 
 /// `store @F, <path>` (or an atomic exchange): the address of function `function`

@@ -64,10 +64,7 @@ impl Paths {
     }
 
     pub fn root(&mut self, root: Root) -> PathId {
-        self.intern(Path {
-            root,
-            steps: Vec::new(),
-        })
+        self.intern(Path { root, steps: Vec::new() })
     }
 
     pub fn global(&mut self, name: &str) -> PathId {
@@ -198,24 +195,8 @@ mod tests {
     fn offsets_fold_and_casts_vanish() {
         let mut paths = Paths::default();
         let p = paths.root(Root::Param(0, 0));
-        let a = paths.extend(
-            p,
-            &[
-                Step::Offset(64),
-                Step::Load,
-                Step::Offset(8),
-                Step::Offset(8),
-            ],
-        );
-        let b = paths.extend(
-            p,
-            &[
-                Step::Offset(32),
-                Step::Offset(32),
-                Step::Load,
-                Step::Offset(16),
-            ],
-        );
+        let a = paths.extend(p, &[Step::Offset(64), Step::Load, Step::Offset(8), Step::Offset(8)]);
+        let b = paths.extend(p, &[Step::Offset(32), Step::Offset(32), Step::Load, Step::Offset(16)]);
         assert_eq!(a, b);
         let c = paths.extend(p, &[Step::Offset(8), Step::Offset(-8)]);
         assert_eq!(c, p);

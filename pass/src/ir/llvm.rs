@@ -60,19 +60,11 @@ macro_rules! iterate {
 
 impl Module {
     pub fn functions(self) -> impl Iterator<Item = Value> {
-        iterate!(
-            unsafe { LLVMGetFirstFunction(self.0) },
-            LLVMGetNextFunction,
-            Value
-        )
+        iterate!(unsafe { LLVMGetFirstFunction(self.0) }, LLVMGetNextFunction, Value)
     }
 
     pub fn globals(self) -> impl Iterator<Item = Value> {
-        iterate!(
-            unsafe { LLVMGetFirstGlobal(self.0) },
-            LLVMGetNextGlobal,
-            Value
-        )
+        iterate!(unsafe { LLVMGetFirstGlobal(self.0) }, LLVMGetNextGlobal, Value)
     }
 
     pub fn data_layout(self) -> LLVMTargetDataRef {
@@ -126,8 +118,7 @@ impl Value {
         !unsafe { LLVMIsAConstantExpr(self.0) }.is_null()
     }
     pub fn is_undef(self) -> bool {
-        !unsafe { LLVMIsAUndefValue(self.0) }.is_null()
-            || !unsafe { LLVMIsAPoisonValue(self.0) }.is_null()
+        !unsafe { LLVMIsAUndefValue(self.0) }.is_null() || !unsafe { LLVMIsAPoisonValue(self.0) }.is_null()
     }
 
     /// Sign-extended value of a constant integer.
@@ -148,18 +139,10 @@ impl Value {
         unsafe { LLVMCountParams(self.0) }
     }
     pub fn params(self) -> impl Iterator<Item = Value> {
-        iterate!(
-            unsafe { LLVMGetFirstParam(self.0) },
-            LLVMGetNextParam,
-            Value
-        )
+        iterate!(unsafe { LLVMGetFirstParam(self.0) }, LLVMGetNextParam, Value)
     }
     pub fn blocks(self) -> impl Iterator<Item = Block> {
-        iterate!(
-            unsafe { LLVMGetFirstBasicBlock(self.0) },
-            LLVMGetNextBasicBlock,
-            Block
-        )
+        iterate!(unsafe { LLVMGetFirstBasicBlock(self.0) }, LLVMGetNextBasicBlock, Block)
     }
     pub fn subprogram(self) -> Option<Metadata> {
         let md = unsafe { LLVMGetSubprogram(self.0) };
@@ -227,20 +210,13 @@ impl Value {
         unsafe { LLVMCountIncoming(self.0) }
     }
     pub fn incoming(self, i: u32) -> (Value, Block) {
-        unsafe {
-            (
-                Value(LLVMGetIncomingValue(self.0, i)),
-                Block(LLVMGetIncomingBlock(self.0, i)),
-            )
-        }
+        unsafe { (Value(LLVMGetIncomingValue(self.0, i)), Block(LLVMGetIncomingBlock(self.0, i))) }
     }
     pub fn gep_source_type(self) -> Type {
         Type(unsafe { LLVMGetGEPSourceElementType(self.0) })
     }
     pub fn atomic_rmw_is_xchg(self) -> bool {
-        unsafe {
-            LLVMGetAtomicRMWBinOp(self.0) == llvm_sys::LLVMAtomicRMWBinOp::LLVMAtomicRMWBinOpXchg
-        }
+        unsafe { LLVMGetAtomicRMWBinOp(self.0) == llvm_sys::LLVMAtomicRMWBinOp::LLVMAtomicRMWBinOpXchg }
     }
     pub fn normal_dest(self) -> Block {
         Block(unsafe { LLVMGetNormalDest(self.0) })
@@ -280,11 +256,7 @@ impl Value {
 
 impl Block {
     pub fn instructions(self) -> impl Iterator<Item = Value> {
-        iterate!(
-            unsafe { LLVMGetFirstInstruction(self.0) },
-            LLVMGetNextInstruction,
-            Value
-        )
+        iterate!(unsafe { LLVMGetFirstInstruction(self.0) }, LLVMGetNextInstruction, Value)
     }
     pub fn terminator(self) -> Option<Value> {
         let v = unsafe { LLVMGetBasicBlockTerminator(self.0) };
@@ -297,11 +269,7 @@ impl Type {
         unsafe { LLVMGetTypeKind(self.0) }
     }
     pub fn int_width(self) -> u32 {
-        if self.kind() == TypeKind::LLVMIntegerTypeKind {
-            unsafe { LLVMGetIntTypeWidth(self.0) }
-        } else {
-            0
-        }
+        if self.kind() == TypeKind::LLVMIntegerTypeKind { unsafe { LLVMGetIntTypeWidth(self.0) } } else { 0 }
     }
     pub fn is_pointer(self) -> bool {
         self.kind() == TypeKind::LLVMPointerTypeKind
@@ -317,11 +285,7 @@ impl Type {
         if ptr.is_null() {
             return None;
         }
-        Some(
-            unsafe { CStr::from_ptr(ptr) }
-                .to_string_lossy()
-                .into_owned(),
-        )
+        Some(unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
     }
     pub fn struct_field(self, i: u32) -> Type {
         Type(unsafe { LLVMStructGetTypeAtIndex(self.0, i) })

@@ -24,39 +24,27 @@ const BITCODE_WRAPPER_MAGIC: [u8; 4] = [0xDE, 0xC0, 0x17, 0x0B];
 /// Reads one .bc or .ll file into `context`.
 pub fn load_file<'ctx>(context: &'ctx Context, path: &Path) -> Result<Module<'ctx>> {
     let name = path.display().to_string();
-    let metadata =
-        std::fs::metadata(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
+    let metadata = std::fs::metadata(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
     if metadata.is_dir() {
-        return Err(Error::new(format!(
-            "{name}: is a directory, expected a .bc, .ll or .c file"
-        )));
+        return Err(Error::new(format!("{name}: is a directory, expected a .bc, .ll or .c file")));
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
     load_bytes(context, &bytes, &name)
 }
 
 /// Parses bitcode or textual IR held in memory; `name` labels errors.
 pub fn load_bytes<'ctx>(context: &'ctx Context, bytes: &[u8], name: &str) -> Result<Module<'ctx>> {
     if bytes.is_empty() {
-        return Err(Error::new(format!(
-            "{name}: empty file, expected LLVM bitcode or IR"
-        )));
+        return Err(Error::new(format!("{name}: empty file, expected LLVM bitcode or IR")));
     }
     let is_bitcode = bytes.starts_with(&BITCODE_MAGIC) || bytes.starts_with(&BITCODE_WRAPPER_MAGIC);
     let buffer = MemoryBuffer::create_from_memory_range_copy(bytes, name);
     if is_bitcode {
-        return Module::parse_bitcode_from_buffer(&buffer, context).map_err(|e| {
-            Error::new(format!(
-                "{name}: invalid or truncated LLVM bitcode: {}",
-                e.to_string_lossy()
-            ))
-        });
+        return Module::parse_bitcode_from_buffer(&buffer, context)
+            .map_err(|e| Error::new(format!("{name}: invalid or truncated LLVM bitcode: {}", e.to_string_lossy())));
     }
     if std::str::from_utf8(bytes).is_err() || bytes.contains(&0) {
-        return Err(Error::new(format!(
-            "{name}: not LLVM bitcode or textual IR (unrecognised file contents)"
-        )));
+        return Err(Error::new(format!("{name}: not LLVM bitcode or textual IR (unrecognised file contents)")));
     }
     context
         .create_module_from_ir(buffer)
@@ -99,11 +87,7 @@ fn is_linkable_definition(v: llvm::Value) -> bool {
 
 fn defined_symbols(module: LLVMModuleRef) -> HashSet<String> {
     let m = llvm::Module(module);
-    m.functions()
-        .chain(m.globals())
-        .filter(|v| is_linkable_definition(*v))
-        .map(|v| v.name())
-        .collect()
+    m.functions().chain(m.globals()).filter(|v| is_linkable_definition(*v)).map(|v| v.name()).collect()
 }
 
 fn demote_duplicates(module: LLVMModuleRef, defined: &HashSet<String>) {
@@ -139,25 +123,25 @@ fn take_message(message: *mut std::ffi::c_char) -> String {
     if message.is_null() {
         return String::new();
     }
-    let text = unsafe { CStr::from_ptr(message) }
-        .to_string_lossy()
-        .into_owned();
+    let text = unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned();
     unsafe { LLVMDisposeMessage(message) };
     text
 }
 
 /// Makes a module ready for facts extraction, in place: strips `optnone`
-/// (clang -O0 sets it, and it stops the promotion below) and promotes allocas
-/// to SSA values with sroa and mem2reg, so that locals holding lock pointers,
-/// flags and status codes become SSA values and phis.
+/// (clang -O0 sets it, and it stops the promotion below), inlines
+/// always-inline functions (the DDK's FORCEINLINE wrappers such as
+/// WdfSpinLockAcquire or StorPortAcquireSpinLock, which clang's own pipelines
+/// inline too, so a module looks the same before and after clang's
+/// pipeline) and promotes allocas to SSA values with sroa and mem2reg, so
+/// that locals holding lock pointers, flags and status codes become SSA
+/// values and phis.
 pub(crate) fn prepare(module: LLVMModuleRef) -> Result<()> {
     let optnone = unsafe { LLVMGetEnumAttributeKindForName(c"optnone".as_ptr(), "optnone".len()) };
     for f in llvm::Module(module).functions() {
-        unsafe {
-            LLVMRemoveEnumAttributeAtIndex(f.0, llvm_sys::LLVMAttributeFunctionIndex, optnone)
-        };
+        unsafe { LLVMRemoveEnumAttributeAtIndex(f.0, llvm_sys::LLVMAttributeFunctionIndex, optnone) };
     }
-    run_passes(module, "function(sroa<preserve-cfg>,mem2reg)")
+    run_passes(module, "always-inline,function(sroa<preserve-cfg>,mem2reg)")
 }
 
 fn run_passes(module: LLVMModuleRef, pipeline: &str) -> Result<()> {
@@ -169,10 +153,7 @@ fn run_passes(module: LLVMModuleRef, pipeline: &str) -> Result<()> {
         LLVMDisposePassBuilderOptions(options);
         if !error.is_null() {
             let message = llvm_sys::error::LLVMGetErrorMessage(error);
-            return Err(Error::new(format!(
-                "preparing the module failed: {}",
-                take_message(message)
-            )));
+            return Err(Error::new(format!("preparing the module failed: {}", take_message(message))));
         }
     }
     Ok(())

@@ -13,13 +13,7 @@ pub fn normalize(symbol: &str) -> &str {
     };
     let name = decorated.strip_prefix(['_', '@']).unwrap_or(decorated);
     match name.rfind('@') {
-        Some(at)
-            if at > 0
-                && name[at + 1..].bytes().all(|b| b.is_ascii_digit())
-                && at + 1 < name.len() =>
-        {
-            &name[..at]
-        }
+        Some(at) if at > 0 && name[at + 1..].bytes().all(|b| b.is_ascii_digit()) && at + 1 < name.len() => &name[..at],
         _ => name,
     }
 }
@@ -36,20 +30,14 @@ mod tests {
     #[test]
     fn strips_x86_decorations() {
         assert_eq!(normalize("\x01@KfAcquireSpinLock@4"), "KfAcquireSpinLock");
-        assert_eq!(
-            normalize("\x01_IoAcquireCancelSpinLock@4"),
-            "IoAcquireCancelSpinLock"
-        );
+        assert_eq!(normalize("\x01_IoAcquireCancelSpinLock@4"), "IoAcquireCancelSpinLock");
         assert_eq!(normalize("\x01@IofCompleteRequest@8"), "IofCompleteRequest");
         assert_eq!(normalize("\x01_DriverEntry@8"), "DriverEntry");
     }
 
     #[test]
     fn keeps_plain_names() {
-        assert_eq!(
-            normalize("KeAcquireSpinLockRaiseToDpc"),
-            "KeAcquireSpinLockRaiseToDpc"
-        );
+        assert_eq!(normalize("KeAcquireSpinLockRaiseToDpc"), "KeAcquireSpinLockRaiseToDpc");
         assert_eq!(normalize("_my_helper"), "_my_helper");
         assert_eq!(normalize("user@domain"), "user@domain");
     }

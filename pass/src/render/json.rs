@@ -11,8 +11,7 @@ struct Document<'a> {
 }
 
 pub fn render(diagnostics: &[Diagnostic]) -> String {
-    let mut text =
-        serde_json::to_string_pretty(&Document { diagnostics }).expect("diagnostics serialize");
+    let mut text = serde_json::to_string_pretty(&Document { diagnostics }).expect("diagnostics serialize");
     text.push('\n');
     text
 }

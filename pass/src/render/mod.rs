@@ -19,9 +19,7 @@ impl Format {
         match s {
             "text" => Ok(Format::Text),
             "json" => Ok(Format::Json),
-            other => Err(Error::new(format!(
-                "unknown format `{other}` (expected text or json)"
-            ))),
+            other => Err(Error::new(format!("unknown format `{other}` (expected text or json)"))),
         }
     }
 }

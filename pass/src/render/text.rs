@@ -19,20 +19,9 @@ pub fn render(diagnostics: &[Diagnostic]) -> String {
             Some(_) => prefix(d.location.as_ref()),
             None => format!("{}: ", d.function),
         };
-        let _ = writeln!(
-            out,
-            "{where_}{}: {} [{}]",
-            d.severity.as_str(),
-            d.message,
-            d.rule
-        );
+        let _ = writeln!(out, "{where_}{}: {} [{}]", d.severity.as_str(), d.message, d.rule);
         for note in &d.notes {
-            let _ = writeln!(
-                out,
-                "{}note: {}",
-                prefix(note.location.as_ref()),
-                note.message
-            );
+            let _ = writeln!(out, "{}note: {}", prefix(note.location.as_ref()), note.message);
         }
     }
     match diagnostics.len() {

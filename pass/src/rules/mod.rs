@@ -62,10 +62,20 @@ pub struct LockKind {
 #[derive(Debug, Clone)]
 pub struct LockApi {
     pub names: Vec<String>,
+    pub when: Option<When>,
     pub op: LockOp,
     pub kind: KindId,
     pub lock_arg: Option<u32>,
     pub handle_arg: Option<u32>,
+    /// Names of integer lock arguments (the lock is the value itself).
+    pub lock_names: HashMap<i64, String>,
+}
+
+/// A call matches an API only when argument `arg` is the constant `equals`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct When {
+    pub arg: u32,
+    pub equals: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -97,12 +107,24 @@ pub struct FieldRef {
     pub field: String,
 }
 
+/// How the OS learns of a routine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    /// Its address is stored into this struct field.
+    Store(FieldRef),
+    /// Its address is passed to this function (at `arg`, or any argument),
+    /// directly or inside an object passed to it.
+    PassedTo { function: String, arg: Option<u32> },
+    /// As `PassedTo`, for any call through a table with this symbol prefix.
+    PassedToTable { prefix: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct Role {
     pub id: String,
     pub display: String,
     pub names: Vec<String>,
-    pub registered_by: Vec<FieldRef>,
+    pub registered_by: Vec<Registration>,
     /// Struct type of each parameter, where the role fixes it.
     pub params: Vec<String>,
     pub holds_on_entry: Vec<KindId>,
@@ -153,7 +175,7 @@ pub struct RulePack {
     pub entries: Vec<String>,
     pub models: Vec<Model>,
     pub rules: Vec<Rule>,
-    api_by_name: HashMap<String, Api>,
+    api_by_name: HashMap<String, Vec<(Option<When>, Api)>>,
     owner: HashMap<(Check, KindId, ModelId), RuleId>,
 }
 
@@ -167,38 +189,36 @@ impl RulePack {
     pub fn from_file(path: &Path) -> Result<RulePack> {
         let name = path.display().to_string();
         if path.is_dir() {
-            return Err(Error::new(format!(
-                "{name}: is a directory, expected a rules YAML file"
-            )));
+            return Err(Error::new(format!("{name}: is a directory, expected a rules YAML file")));
         }
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::new(format!("{name}: cannot read rules file: {e}")))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::new(format!("{name}: rules file is not UTF-8 text")))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: cannot read rules file: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{name}: rules file is not UTF-8 text")))?;
         RulePack::parse(&text, &name)
     }
 
     /// Parses and validates YAML text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<RulePack> {
         let raw: schema::RawPack = serde_yaml::from_str(text).map_err(|e| {
-            let location = e
-                .location()
-                .map(|l| format!("{}:{}:", l.line(), l.column()))
-                .unwrap_or_default();
+            let location = e.location().map(|l| format!("{}:{}:", l.line(), l.column())).unwrap_or_default();
             // serde_yaml appends "at line L column C"; we lead with it instead.
             let message = e.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
             Error::new(format!("{source}:{location} invalid rules: {message}"))
         })?;
         validate::validate(raw, text, source)
     }
 
-    pub fn api(&self, normalized_name: &str) -> Option<Api> {
-        self.api_by_name.get(normalized_name).copied()
+    /// The API a call to `normalized_name` is, given the call's constant
+    /// arguments (`constant(n)`): the first entry whose condition holds.
+    pub fn api(&self, normalized_name: &str, constant: impl Fn(u32) -> Option<i64>) -> Option<Api> {
+        let candidates = self.api_by_name.get(normalized_name)?;
+        candidates.iter().find(|(when, _)| when.is_none_or(|w| constant(w.arg) == Some(w.equals))).map(|(_, api)| *api)
+    }
+
+    /// Whether any API is called `normalized_name` (whatever its arguments).
+    pub fn is_api_name(&self, normalized_name: &str) -> bool {
+        self.api_by_name.contains_key(normalized_name)
+            || self.function_tables.iter().any(|t| t.entries.values().any(|n| n == normalized_name))
     }
 
     /// The rule that reports `check` on a lock of `kind` in a driver of `model`.
@@ -234,11 +254,7 @@ impl RulePack {
 
 impl Field {
     pub fn offset_for(&self, pointer_bytes: u32) -> u64 {
-        if pointer_bytes == 4 {
-            self.offset[1]
-        } else {
-            self.offset[0]
-        }
+        if pointer_bytes == 4 { self.offset[1] } else { self.offset[0] }
     }
 
     /// Size in bytes of the field's elements on a target (pointer-sized

@@ -46,10 +46,23 @@ pub struct RawFunctionTable {
 #[serde(deny_unknown_fields)]
 pub struct RawLockApi {
     pub names: Vec<String>,
+    /// Only calls whose argument has this constant value (an API reached
+    /// through a multiplexing function such as StorPortNotification).
+    pub when: Option<RawWhen>,
     pub op: LockOp,
     pub kind: String,
     pub lock_arg: Option<u32>,
     pub handle_arg: Option<u32>,
+    /// Names of integer lock arguments (Storport's InterruptLock, ...).
+    #[serde(default)]
+    pub lock_names: IndexMap<i64, String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    pub arg: u32,
+    pub equals: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,11 +98,19 @@ pub struct RawRole {
     pub holds_on_entry: Vec<String>,
 }
 
+/// How a routine is registered: exactly one of the keys.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistration {
     /// `Struct.Field`: a store of the routine's address into that field.
-    pub store: String,
+    pub store: Option<String>,
+    /// The routine's address passed to this function (at `arg`, or at any
+    /// argument), directly or stored in an object passed to it.
+    pub passed_to: Option<String>,
+    pub arg: Option<u32>,
+    /// As `passed_to`, for any call through a function table whose symbol
+    /// starts with this prefix.
+    pub passed_to_table: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

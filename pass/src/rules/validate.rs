@@ -58,37 +58,32 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
     let lock_kinds: Vec<LockKind> = raw
         .lock_kinds
         .iter()
-        .map(|(id, k)| LockKind {
-            id: id.clone(),
-            display: k.display.clone(),
-            global: k.global,
-        })
+        .map(|(id, k)| LockKind { id: id.clone(), display: k.display.clone(), global: k.global })
         .collect();
     let kind = |key: &str, name: &str| -> Result<KindId> {
-        lock_kinds.iter().position(|k| k.id == name).ok_or_else(|| {
-            v.error(
-                key,
-                name,
-                format!("unknown lock kind `{name}` (not in lock_kinds)"),
-            )
-        })
+        lock_kinds
+            .iter()
+            .position(|k| k.id == name)
+            .ok_or_else(|| v.error(key, name, format!("unknown lock kind `{name}` (not in lock_kinds)")))
     };
 
-    let mut api_by_name: HashMap<String, Api> = HashMap::new();
-    let claim =
-        |key: &str, name: &str, api: Api, api_by_name: &mut HashMap<String, Api>| -> Result<()> {
-            if name.trim().is_empty() {
-                return Err(v.error(key, key, "empty function name".into()));
-            }
-            if api_by_name.insert(name.to_string(), api).is_some() {
-                return Err(v.error(
-                    key,
-                    name,
-                    format!("function `{name}` is listed twice (in lock_apis or forbidden_calls)"),
-                ));
-            }
-            Ok(())
-        };
+    type ApiIndex = HashMap<String, Vec<(Option<When>, Api)>>;
+    let mut api_by_name: ApiIndex = HashMap::new();
+    let claim = |key: &str, name: &str, when: Option<When>, api: Api, api_by_name: &mut ApiIndex| -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(v.error(key, key, "empty function name".into()));
+        }
+        let entries = api_by_name.entry(name.to_string()).or_default();
+        if entries.iter().any(|(w, _)| w.is_none() || when.is_none() || *w == when) {
+            return Err(v.error(
+                key,
+                name,
+                format!("function `{name}` is listed twice (in lock_apis or forbidden_calls) without distinct `when` conditions"),
+            ));
+        }
+        entries.push((when, api));
+        Ok(())
+    };
 
     let mut lock_apis = Vec::new();
     for (i, api) in raw.lock_apis.iter().enumerate() {
@@ -97,47 +92,33 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
         let global = lock_kinds[kind_id].global;
         let anchor = api.names.first().map(String::as_str).unwrap_or("lock_apis");
         if api.names.is_empty() {
-            return Err(v.error(
-                &format!("{key}.names"),
-                anchor,
-                "needs at least one function name".into(),
-            ));
+            return Err(v.error(&format!("{key}.names"), anchor, "needs at least one function name".into()));
         }
         match (global, api.op, api.lock_arg, api.handle_arg) {
             (true, _, None, None) => {}
             (true, ..) => {
-                return Err(v.error(
-                    &key,
-                    anchor,
-                    "a global lock kind takes no lock_arg or handle_arg".into(),
-                ));
+                return Err(v.error(&key, anchor, "a global lock kind takes no lock_arg or handle_arg".into()));
             }
             (false, LockOp::Release, None, None) => {
-                return Err(v.error(
-                    &key,
-                    anchor,
-                    "a release needs lock_arg or handle_arg".into(),
-                ));
+                return Err(v.error(&key, anchor, "a release needs lock_arg or handle_arg".into()));
             }
             (false, LockOp::Acquire | LockOp::TryAcquire, None, _) => {
                 return Err(v.error(&key, anchor, "an acquire needs lock_arg".into()));
             }
             _ => {}
         }
+        let when = api.when.map(|w| When { arg: w.arg, equals: w.equals });
         for name in &api.names {
-            claim(
-                &format!("{key}.names"),
-                name,
-                Api::Lock(lock_apis.len()),
-                &mut api_by_name,
-            )?;
+            claim(&format!("{key}.names"), name, when, Api::Lock(lock_apis.len()), &mut api_by_name)?;
         }
         lock_apis.push(LockApi {
             names: api.names.clone(),
+            when,
             op: api.op,
             kind: kind_id,
             lock_arg: api.lock_arg,
             handle_arg: api.handle_arg,
+            lock_names: api.lock_names.iter().map(|(k, v)| (*k, v.clone())).collect(),
         });
     }
 
@@ -145,24 +126,12 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
     for (i, call) in raw.forbidden_calls.iter().enumerate() {
         let key = format!("forbidden_calls[{i}]");
         if call.names.is_empty() {
-            return Err(v.error(
-                &format!("{key}.names"),
-                "forbidden_calls",
-                "needs at least one function name".into(),
-            ));
+            return Err(v.error(&format!("{key}.names"), "forbidden_calls", "needs at least one function name".into()));
         }
         for name in &call.names {
-            claim(
-                &format!("{key}.names"),
-                name,
-                Api::Forbidden(forbidden_calls.len()),
-                &mut api_by_name,
-            )?;
+            claim(&format!("{key}.names"), name, None, Api::Forbidden(forbidden_calls.len()), &mut api_by_name)?;
         }
-        forbidden_calls.push(ForbiddenCall {
-            names: call.names.clone(),
-            display: call.display.clone(),
-        });
+        forbidden_calls.push(ForbiddenCall { names: call.names.clone(), display: call.display.clone() });
     }
 
     let function_tables = raw
@@ -187,10 +156,7 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
                     ));
                 }
             }
-            Ok(FunctionTable {
-                symbol_prefix: t.symbol_prefix.clone(),
-                entries,
-            })
+            Ok(FunctionTable { symbol_prefix: t.symbol_prefix.clone(), entries })
         })
         .collect::<Result<Vec<_>>>()?;
 
@@ -202,11 +168,7 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
                 return Err(v.error(
                     &format!("structs.{struct_name}.{field_name}.index_names"),
                     field_name,
-                    format!(
-                        "{} names for {} elements",
-                        f.index_names.len(),
-                        f.count.unwrap_or(1)
-                    ),
+                    format!("{} names for {} elements", f.index_names.len(), f.count.unwrap_or(1)),
                 ));
             }
             if let Some(target) = &f.points_to
@@ -242,9 +204,7 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
         let detect = model.detect.as_ref();
         models.push(Model {
             id: id.clone(),
-            global_prefixes: detect
-                .map(|d| d.global_prefixes.clone())
-                .unwrap_or_default(),
+            global_prefixes: detect.map(|d| d.global_prefixes.clone()).unwrap_or_default(),
             calls: detect.map(|d| d.calls.clone()).unwrap_or_default(),
             is_default: detect.is_none(),
         });
@@ -259,18 +219,10 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
     match models.iter().filter(|m| m.is_default).count() {
         1 => {}
         0 => {
-            return Err(v.error(
-                "models",
-                "models",
-                "one model must have no `detect` (the default)".into(),
-            ));
+            return Err(v.error("models", "models", "one model must have no `detect` (the default)".into()));
         }
         _ => {
-            return Err(v.error(
-                "models",
-                "models",
-                "only one model may have no `detect` (the default)".into(),
-            ));
+            return Err(v.error("models", "models", "only one model may have no `detect` (the default)".into()));
         }
     }
 
@@ -282,32 +234,21 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
             return Err(v.error(&format!("{key}.id"), "id", "must not be empty".into()));
         }
         if rules.iter().any(|r| r.id == rule.id) {
-            return Err(v.error(
-                &format!("{key}.id"),
-                &rule.id,
-                format!("rule id `{}` is defined twice", rule.id),
-            ));
+            return Err(v.error(&format!("{key}.id"), &rule.id, format!("rule id `{}` is defined twice", rule.id)));
         }
-        let rule_models = rule
-            .models
-            .iter()
-            .map(|m| {
-                models.iter().position(|x| &x.id == m).ok_or_else(|| {
-                    v.error(
-                        &format!("{key}.models"),
-                        m,
-                        format!("unknown model `{m}` (not in models)"),
-                    )
+        let rule_models =
+            rule.models
+                .iter()
+                .map(|m| {
+                    models.iter().position(|x| &x.id == m).ok_or_else(|| {
+                        v.error(&format!("{key}.models"), m, format!("unknown model `{m}` (not in models)"))
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
         let mut owns = Vec::new();
         for (j, o) in rule.owns.iter().enumerate() {
-            let kinds = o
-                .kinds
-                .iter()
-                .map(|k| kind(&format!("{key}.owns[{j}].kinds"), k))
-                .collect::<Result<Vec<_>>>()?;
+            let kinds =
+                o.kinds.iter().map(|k| kind(&format!("{key}.owns[{j}].kinds"), k)).collect::<Result<Vec<_>>>()?;
             for &check in &o.checks {
                 for &k in &kinds {
                     for &m in &rule_models {
@@ -315,10 +256,7 @@ pub(super) fn validate(raw: RawPack, text: &str, source: &str) -> Result<RulePac
                     }
                 }
             }
-            owns.push(Ownership {
-                checks: o.checks.clone(),
-                kinds,
-            });
+            owns.push(Ownership { checks: o.checks.clone(), kinds });
         }
         rules.push(Rule {
             id: rule.id.clone(),
@@ -358,35 +296,37 @@ fn validate_role(
     let key = format!("routines.{id}");
     let mut registered_by = Vec::new();
     for (i, reg) in role.registered_by.iter().enumerate() {
-        let (struct_name, field) = reg.store.split_once('.').ok_or_else(|| {
-            v.error(
-                &format!("{key}.registered_by[{i}].store"),
-                &reg.store,
-                format!("`{}` is not Struct.Field", reg.store),
-            )
-        })?;
-        let known = structs
-            .get(struct_name)
-            .is_some_and(|fields| fields.contains_key(field));
-        if !known {
-            return Err(v.error(
-                &format!("{key}.registered_by[{i}].store"),
-                &reg.store,
-                format!("unknown struct field `{}` (not in structs)", reg.store),
-            ));
-        }
-        registered_by.push(FieldRef {
-            struct_name: struct_name.to_string(),
-            field: field.to_string(),
-        });
+        let reg_key = format!("{key}.registered_by[{i}]");
+        let registration = match (&reg.store, &reg.passed_to, &reg.passed_to_table) {
+            (Some(store), None, None) if reg.arg.is_none() => {
+                let (struct_name, field) = store.split_once('.').ok_or_else(|| {
+                    v.error(&format!("{reg_key}.store"), store, format!("`{store}` is not Struct.Field"))
+                })?;
+                let known = structs.get(struct_name).is_some_and(|fields| fields.contains_key(field));
+                if !known {
+                    return Err(v.error(
+                        &format!("{reg_key}.store"),
+                        store,
+                        format!("unknown struct field `{store}` (not in structs)"),
+                    ));
+                }
+                Registration::Store(FieldRef { struct_name: struct_name.to_string(), field: field.to_string() })
+            }
+            (None, Some(function), None) => Registration::PassedTo { function: function.clone(), arg: reg.arg },
+            (None, None, Some(prefix)) if reg.arg.is_none() => Registration::PassedToTable { prefix: prefix.clone() },
+            _ => {
+                return Err(v.error(
+                    &reg_key,
+                    id,
+                    "give exactly one of store, passed_to (with an optional arg) or passed_to_table".into(),
+                ));
+            }
+        };
+        registered_by.push(registration);
     }
     for (i, p) in role.params.iter().enumerate() {
         if !structs.contains_key(p) {
-            return Err(v.error(
-                &format!("{key}.params[{i}]"),
-                p,
-                format!("unknown struct `{p}` (not in structs)"),
-            ));
+            return Err(v.error(&format!("{key}.params[{i}]"), p, format!("unknown struct `{p}` (not in structs)")));
         }
     }
     let mut holds_on_entry = Vec::new();
