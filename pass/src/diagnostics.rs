@@ -203,7 +203,11 @@ impl Writer<'_> {
             notes.extend(acquisition);
         }
         notes.extend(self.branch_notes(&v.trace, &v.related));
-        notes.extend(self.call_chain_notes(&v.trace));
+        if v.check != Check::HeldAtExit {
+            // The site is inside a callee: how the routine got there. (A
+            // held-at-exit site is the routine's own return.)
+            notes.extend(self.call_chain_notes(&v.trace));
+        }
         if v.check != Check::HeldAtExit && routine.func != v.func && !notes.iter().any(|n| n.message.starts_with("in "))
         {
             notes.push(Note {
@@ -284,13 +288,14 @@ impl Writer<'_> {
         notes
     }
 
-    /// Branches the path took after the lock was acquired.
+    /// Branches the path took after the lock was acquired, inside called
+    /// functions too.
     fn branch_notes(&self, trace: &Trace, related: &[Trace]) -> Vec<Note> {
-        let steps = trace.steps();
+        let steps = flatten(trace);
         let start = related
             .iter()
-            .filter_map(|r| r.last())
-            .filter_map(|acq| steps.iter().rposition(|s| same_step(s, acq)))
+            .filter_map(|r| flatten(r).pop())
+            .filter_map(|acquired| steps.iter().rposition(|s| same_step(s, &acquired)))
             .min()
             .map(|i| i + 1)
             .unwrap_or(steps.len());
@@ -324,6 +329,28 @@ impl Writer<'_> {
         }
         notes
     }
+}
+
+/// The steps of a trace in execution order, calls replaced by the steps
+/// inside them.
+fn flatten(trace: &Trace) -> Vec<Step> {
+    let mut out = Vec::new();
+    let mut pending: Vec<Step> = trace.steps();
+    pending.reverse();
+    while let Some(step) = pending.pop() {
+        match step {
+            Step::Call { inner, .. } => {
+                let mut inside = inner.steps();
+                inside.reverse();
+                pending.extend(inside);
+            }
+            other => out.push(other),
+        }
+        if out.len() > 4096 {
+            break;
+        }
+    }
+    out
 }
 
 /// Steps that record the same event (traces are rebuilt when mapped into a

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{Error, Result};
-use crate::facts::{Event, ExternalCallee, FuncId, ModuleFacts, PathId, Paths, Root, Step};
+use crate::facts::{Event, ExternalCallee, FieldId, FuncId, ModuleFacts, PathId, Paths, Root, Step};
 use crate::rules::{Registration, RoleId, RulePack};
 
 /// Rounds of carrying registrations from helpers to their callers.
@@ -45,12 +45,14 @@ impl Routine {
     }
 }
 
-/// A function's address stored to `dest`, in `in_function`'s terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A function's address stored to `dest`, in `in_function`'s terms (none:
+/// a global's initializer), with the struct field written when known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Store {
     function: FuncId,
     dest: PathId,
-    in_function: FuncId,
+    in_function: Option<FuncId>,
+    field: Option<FieldId>,
 }
 
 /// Pointer `arg` (argument `index`) passed to an external `callee`.
@@ -135,7 +137,7 @@ impl Registrations {
         let mut stores: Vec<Store> = facts
             .fn_stores
             .iter()
-            .map(|s| Store { function: s.function, dest: s.dest, in_function: s.in_function })
+            .map(|s| Store { function: s.function, dest: s.dest, in_function: s.in_function, field: s.field.clone() })
             .collect();
         let mut passes = Vec::new();
         for call in &facts.external_calls {
@@ -176,7 +178,7 @@ impl Registrations {
             .collect();
         let paths = &mut facts.paths;
 
-        let mut seen_stores: HashSet<Store> = stores.iter().copied().collect();
+        let mut seen_stores: HashSet<Store> = stores.iter().cloned().collect();
         let mut seen_passes: HashSet<Pass> = passes.iter().copied().collect();
         let mut seen_params: HashSet<ParamStore> = param_stores.iter().copied().collect();
         for _ in 0..MAX_HELPER_DEPTH {
@@ -185,11 +187,11 @@ impl Registrations {
             let mut new_params = Vec::new();
             for (caller, callee, args) in &call_sites {
                 let in_callee = |root: Root| matches!(root, Root::Param(f, _) if f == *callee);
-                for s in stores.iter().filter(|s| s.in_function == *callee) {
+                for s in stores.iter().filter(|s| s.in_function == Some(*callee)) {
                     if in_callee(paths.get(s.dest).root)
                         && let Some(dest) = paths.substitute(s.dest, args)
                     {
-                        new_stores.push(Store { function: s.function, dest, in_function: *caller });
+                        new_stores.push(Store { dest, in_function: Some(*caller), ..s.clone() });
                     }
                 }
                 for p in passes.iter().filter(|p| p.in_function == *callee) {
@@ -206,7 +208,7 @@ impl Registrations {
                     match (value_path.root, value_path.steps.is_empty()) {
                         (Root::Global(g), true) => {
                             if let Some(&function) = functions_by_symbol.get(paths.globals[g as usize].as_str()) {
-                                new_stores.push(Store { function, dest, in_function: *caller });
+                                new_stores.push(Store { function, dest, in_function: Some(*caller), field: None });
                             }
                         }
                         (Root::Param(f, param), true) if f == *caller => {
@@ -217,7 +219,7 @@ impl Registrations {
                 }
             }
             let before = (stores.len(), passes.len(), param_stores.len());
-            stores.extend(new_stores.into_iter().filter(|s| seen_stores.insert(*s)));
+            stores.extend(new_stores.into_iter().filter(|s| seen_stores.insert(s.clone())));
             passes.extend(new_passes.into_iter().filter(|p| seen_passes.insert(*p)));
             param_stores.extend(new_params.into_iter().filter(|p| seen_params.insert(*p)));
             if (stores.len(), passes.len(), param_stores.len()) == before {
@@ -291,7 +293,8 @@ impl Registrations {
                     continue;
                 }
             }
-            for store in self.stores.iter().filter(|s| s.in_function == pass.in_function) {
+            let visible = |s: &&Store| s.in_function == Some(pass.in_function) || s.in_function.is_none();
+            for store in self.stores.iter().filter(visible) {
                 if is_within(&facts.paths, store.dest, pass.arg) {
                     out.push(store.function);
                 }

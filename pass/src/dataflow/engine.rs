@@ -58,6 +58,8 @@ pub fn summarize(
         conditions: Conditions { values: &body.values },
         slots: (0..body.blocks.len()).map(|_| Vec::new()).collect(),
         order: Vec::new(),
+        cycle: block_cycles(body),
+        value_block: value_blocks(body),
         position: vec![usize::MAX; body.blocks.len()],
         queue: BTreeSet::new(),
         collected: Collected::default(),
@@ -88,6 +90,10 @@ struct Run<'a, 'b> {
     slots: Vec<Vec<Slot>>,
     /// Blocks in reverse postorder, and each block's place in it.
     order: Vec<usize>,
+    /// Per block: its strongly connected component in the CFG (a loop).
+    cycle: Vec<u32>,
+    /// Per tracked value: the block defining it (none for parameters).
+    value_block: Vec<Option<u32>>,
     position: Vec<usize>,
     queue: BTreeSet<usize>,
     collected: Collected,
@@ -201,6 +207,13 @@ impl Run<'_, '_> {
                 self.transfer(&st).forbidden(&mut st, e.call, e.loc);
                 out.push(st);
             }
+            Event::Call(call) if call.targets.is_empty() => {
+                // Unresolved: lock-neutral, but for locks the callee takes over.
+                for &kind in &call.hands_over {
+                    st.held.retain(|h| h.key != LockKey::Global(kind));
+                }
+                out.push(st);
+            }
             Event::Call(call) => {
                 let arg_facts: Vec<Fact> = call.args.iter().map(|a| self.conditions.eval(&st.facts, a.value)).collect();
                 let args: Vec<_> = call.args.iter().map(|a| a.path).collect();
@@ -310,23 +323,66 @@ impl Run<'_, '_> {
 
     /// Moves a state along an edge: phis take their incoming values, values
     /// the target block (re)defines forget their old facts.
+    /// Moves a state along an edge: phis take their incoming values, and the
+    /// values the target block recomputes forget what the path knew of them,
+    /// unless they are recomputed from the very same inputs (a loop's
+    /// `continue` edge that changes neither operand of the loop test).
     fn flow(&mut self, mut st: State, from: usize, to: usize) {
         let block = &self.body.blocks[to];
-        let phi_facts: Vec<(u32, Fact)> = block
-            .phis
-            .iter()
-            .map(|p| {
-                let incoming = p.incoming.iter().find(|(b, _)| *b as usize == from).map(|(_, op)| *op);
-                (p.value, incoming.map(|op| self.conditions.eval(&st.facts, op)).unwrap_or(Fact::ANY))
-            })
-            .collect();
-        for &v in &block.defines {
+        let mut changed: Vec<u32> = Vec::new();
+        let mut phi_facts: Vec<(u32, Fact)> = Vec::new();
+        for p in &block.phis {
+            let incoming = p.incoming.iter().find(|(b, _)| *b as usize == from).map(|(_, op)| *op);
+            if incoming == Some(Operand::Value(p.value)) {
+                continue;
+            }
+            changed.push(p.value);
+            phi_facts.push((p.value, incoming.map(|op| self.conditions.eval(&st.facts, op)).unwrap_or(Fact::ANY)));
+        }
+        loop {
+            let before = changed.len();
+            for &v in &block.defines {
+                if changed.contains(&v) || block.phis.iter().any(|p| p.value == v) {
+                    continue;
+                }
+                if self.recomputed_differently(v, to, &changed) {
+                    changed.push(v);
+                }
+            }
+            if changed.len() == before {
+                break;
+            }
+        }
+        for v in changed {
             st.facts.remove(v);
         }
         for (v, f) in phi_facts {
             st.facts.set(v, f);
         }
         self.insert(to, st);
+    }
+
+    /// Whether value `v`, defined in `block`, may get a different value than
+    /// the path last saw: it reads memory or calls, or one of its inputs
+    /// changed (`changed`), or an input is defined elsewhere in the same CFG
+    /// cycle (it may have been recomputed since).
+    fn recomputed_differently(&self, v: u32, block: usize, changed: &[u32]) -> bool {
+        let Some(info) = self.body.values.get(v as usize) else { return true };
+        let inputs: Vec<Operand> = match &info.def {
+            ValueDef::Opaque | ValueDef::CallResult => return true,
+            ValueDef::Param(_) | ValueDef::Phi => return false,
+            ValueDef::Cmp { lhs, rhs, .. } | ValueDef::And(lhs, rhs) | ValueDef::Or(lhs, rhs) => vec![*lhs, *rhs],
+            ValueDef::Not(a) | ValueDef::ZExt(a) | ValueDef::SExt(a) | ValueDef::Trunc(a) => vec![*a],
+            ValueDef::Select { condition, then_value, else_value } => vec![*condition, *then_value, *else_value],
+        };
+        inputs.into_iter().any(|input| match input {
+            Operand::Value(x) => {
+                changed.contains(&x)
+                    || self.value_block[x as usize]
+                        .is_some_and(|b| b as usize != block && self.cycle[b as usize] == self.cycle[block])
+            }
+            _ => false,
+        })
     }
 
     fn insert(&mut self, block: usize, st: State) {
@@ -432,6 +488,37 @@ fn merge_imprecise(a: &State, b: &State) -> State {
     merged.facts = a.facts.join(&b.facts);
     merged.imprecise = true;
     merged
+}
+
+/// The block defining each tracked value.
+fn value_blocks(body: &Body) -> Vec<Option<u32>> {
+    let mut out = vec![None; body.values.len()];
+    for (b, block) in body.blocks.iter().enumerate() {
+        for &v in &block.defines {
+            if let Some(slot) = out.get_mut(v as usize) {
+                *slot = Some(b as u32);
+            }
+        }
+    }
+    out
+}
+
+/// The strongly connected component of every block (iterative Tarjan):
+/// blocks in one component form a loop.
+fn block_cycles(body: &Body) -> Vec<u32> {
+    let successors: Vec<Vec<u32>> = body
+        .blocks
+        .iter()
+        .map(|b| b.terminator.successors().into_iter().filter(|&s| (s as usize) < body.blocks.len()).collect())
+        .collect();
+    let components = crate::dataflow::strongly_connected_components(&successors);
+    let mut out = vec![0u32; body.blocks.len()];
+    for (id, component) in components.iter().enumerate() {
+        for &b in component {
+            out[b as usize] = id as u32;
+        }
+    }
+    out
 }
 
 /// Blocks reachable from the entry, in reverse postorder (iterative DFS).

@@ -221,7 +221,7 @@ fn external_callees(functions: &[crate::facts::Function], _callees: &[Vec<FuncId
 
 /// Tarjan's algorithm, iteratively (call chains can be deep). Components
 /// come out callees first.
-fn strongly_connected_components(callees: &[Vec<FuncId>]) -> Vec<Vec<FuncId>> {
+pub(crate) fn strongly_connected_components(callees: &[Vec<u32>]) -> Vec<Vec<u32>> {
     let n = callees.len();
     let mut index = vec![u32::MAX; n];
     let mut low = vec![0u32; n];

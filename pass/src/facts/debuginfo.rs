@@ -375,8 +375,37 @@ impl DebugInfo {
 
     // ----- names of pointers -----
 
-    /// A C-like name for pointer `value`, for reports. `llvm_struct` gives
-    /// the struct type a GEP indexes when debug info lost it.
+    /// The field a pointer addresses, as (struct name, byte offset in it):
+    /// `&DriverObject->MajorFunction[3]` is ("_DRIVER_OBJECT", 136). An
+    /// offset outside the struct is taken modulo its size: pointer
+    /// arithmetic over an array of it (`IoGetNextIrpStackLocation(Irp)` is
+    /// the current stack location minus one).
+    pub(super) fn field_identity(
+        &mut self,
+        value: Value,
+        layout: &dyn Fn(Value) -> Option<GepOffset>,
+    ) -> Option<(String, i64)> {
+        let named = self.named(value, layout, 0)?;
+        let ty = self.canonical(named.pointee?)?;
+        let (def, _) = self.definition(ty)?;
+        let name = def.type_name();
+        let size = (def.type_size_bits() / 8) as i64;
+        if name.is_empty() || named.variable_index {
+            return None;
+        }
+        let offset = if size > 0 { named.offset.rem_euclid(size) } else { named.offset };
+        Some((name, offset))
+    }
+
+    /// The field at `offset` in a global of struct type.
+    pub(super) fn global_field(&self, global: Value, offset: i64) -> Option<(String, i64)> {
+        let ty = self.canonical((*self.global_types.get(&global)?)?)?;
+        let (def, _) = self.definition(ty)?;
+        let name = def.type_name();
+        (!name.is_empty()).then_some((name, offset))
+    }
+
+    /// A C-like name for pointer `value`, for reports.
     pub(super) fn name_pointer(&mut self, value: Value, layout: &dyn Fn(Value) -> Option<GepOffset>) -> Option<String> {
         let named = self.named(value, layout, 0)?;
         self.render(&named)

@@ -34,9 +34,12 @@ pub fn extract(module: LLVMModuleRef, rules: &RulePack) -> ModuleFacts {
         defined: Vec::new(),
         di: DebugInfo::new(module, Box::new(move |name| api_names.contains(name))),
         loc_index: HashMap::new(),
+        sources: Default::default(),
     };
     ex.run();
-    ex.facts
+    let mut facts = ex.facts;
+    super::indirect::resolve(&mut facts, rules);
+    facts
 }
 
 struct Extractor<'r> {
@@ -49,6 +52,7 @@ struct Extractor<'r> {
     func_ids: HashMap<Value, FuncId>,
     di: DebugInfo,
     loc_index: HashMap<SourceLoc, LocId>,
+    sources: super::source::Sources,
 }
 
 impl Extractor<'_> {
@@ -70,6 +74,7 @@ impl Extractor<'_> {
             });
         }
         self.facts.global_names = self.module.globals().map(|g| g.name()).collect();
+        self.initializer_stores();
         for f in functions {
             if f.is_declaration() {
                 continue;
@@ -94,6 +99,87 @@ impl Extractor<'_> {
     fn location(&mut self, inst: Value) -> Option<LocId> {
         let loc = self.di.location(inst)?;
         Some(self.intern_loc(loc))
+    }
+
+    /// The functions a pointer may hold when it is a phi or select of
+    /// function addresses (`Handler = Fast ? FastPath : SlowPath`).
+    fn functions_of(&self, v: Value, depth: usize) -> Vec<FuncId> {
+        if depth > 8 {
+            return Vec::new();
+        }
+        if let Some(f) = self.function_of(v) {
+            return vec![f];
+        }
+        let inputs: Vec<Value> = match opcode_of(v) {
+            Some(Opcode::LLVMPHI) => (0..v.incoming_count()).map(|i| v.incoming(i).0).collect(),
+            Some(Opcode::LLVMSelect) => vec![v.operand(1), v.operand(2)],
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for input in inputs {
+            if input == v {
+                continue;
+            }
+            let found = self.functions_of(input, depth + 1);
+            if found.is_empty() {
+                return Vec::new();
+            }
+            out.extend(found);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Function addresses in global initializers (static dispatch tables,
+    /// statically initialised config structs) are stores no function makes.
+    fn initializer_stores(&mut self) {
+        let layout = self.layout;
+        for global in self.module.globals() {
+            let Some(init) = global.initializer() else { continue };
+            let mut slots = Vec::new();
+            self.function_slots(init, 0, &mut slots, 0);
+            if slots.is_empty() {
+                continue;
+            }
+            let base = self.facts.paths.global(&global.name());
+            for (offset, function) in slots {
+                let dest = self.facts.paths.append(base, Step::Offset(offset));
+                let field = self.di.global_field(global, offset);
+                self.facts.fn_stores.push(FnPtrStore { function, dest, in_function: None, field });
+            }
+        }
+        let _ = layout;
+    }
+
+    fn function_slots(&self, constant: Value, offset: i64, out: &mut Vec<(i64, FuncId)>, depth: usize) {
+        if depth > 8 || out.len() > 4096 {
+            return;
+        }
+        if let Some(f) = self.function_of(constant) {
+            out.push((offset, f));
+            return;
+        }
+        let ty = constant.ty();
+        let kind = ty.kind();
+        if !matches!(kind, TypeKind::LLVMStructTypeKind | TypeKind::LLVMArrayTypeKind)
+            || !constant.is_constant_aggregate()
+        {
+            return;
+        }
+        for i in 0..constant.operand_count() {
+            let element_offset = match kind {
+                TypeKind::LLVMStructTypeKind => ty.field_offset(self.layout, i) as i64,
+                _ => {
+                    let elem = ty.element();
+                    if !elem.is_sized() {
+                        return;
+                    }
+                    i as i64 * elem.alloc_size(self.layout) as i64
+                }
+            };
+            self.function_slots(constant.operand(i), offset + element_offset, out, depth + 1);
+        }
     }
 
     /// The function whose address `v` is, through casts (IoSetCancelRoutine
@@ -367,8 +453,16 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         } else {
             None
         };
+        // The `return` statement is the unconditional branch into the exit,
+        // unless that branch just ends a block (`}` of an `if` falling
+        // through to the end of a void function): then the exit is the ret.
         let branch = from.terminator().filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional());
-        let loc = branch.and_then(|b| self.ex.location(b)).or_else(|| self.ex.location(ret));
+        let branch_loc = branch.and_then(|b| self.ex.location(b));
+        let ends_block = branch_loc.is_some_and(|l| {
+            let loc = self.ex.facts.locs[l as usize].clone();
+            self.ex.sources.is_closing_brace(&loc) == Some(true)
+        });
+        let loc = branch_loc.filter(|_| !ends_block).or_else(|| self.ex.location(ret));
         let id = self.blocks.len() as BlockId;
         self.blocks.push(Some(Block {
             phis: Vec::new(),
@@ -443,10 +537,29 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                 None => {}
             }
         }
-        let target = target?;
+        let (targets, indirect) = match target {
+            Some(t) => (vec![t], None),
+            None if table.is_some() => return None,
+            None => {
+                // Through a pointer: a choice of functions (phi/select), or one
+                // loaded from memory, resolved once every store is known.
+                let chosen = self.ex.functions_of(callee, 0);
+                if !chosen.is_empty() {
+                    (chosen, None)
+                } else if llvm::is_opcode(callee, Opcode::LLVMLoad) {
+                    let pointer = callee.operand(0);
+                    let layout = self.ex.layout;
+                    let field = self.ex.di.field_identity(pointer, &|g| gep_offset_of(g, layout));
+                    let slot = self.path(pointer, 0);
+                    (Vec::new(), Some(IndirectCallee { slot, field }))
+                } else {
+                    return None;
+                }
+            }
+        };
         let result = self.call_result(inst);
         let loc = self.ex.location(inst);
-        Some(Event::Call(CallEvent { targets: vec![target], args, result, loc }))
+        Some(Event::Call(CallEvent { targets, args, result, loc, indirect, hands_over: Vec::new() }))
     }
 
     /// A call through a function table (KMDF's WdfFunctions_<version>[N]):
@@ -523,11 +636,12 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
 
     /// A store of a function's address (a registration), or of a pointer
     /// parameter (which registers whatever function a caller passes).
-    fn function_store(&mut self, stored: Value, dest: Value, inst: Value) {
+    fn function_store(&mut self, stored: Value, dest: Value, _inst: Value) {
         if let Some(function) = self.ex.function_of(stored) {
+            let layout = self.ex.layout;
+            let field = self.ex.di.field_identity(dest, &|g| gep_offset_of(g, layout));
             let dest = self.path(dest, 0);
-            let loc = self.ex.location(inst);
-            self.ex.facts.fn_stores.push(FnPtrStore { function, dest, in_function: self.id, loc });
+            self.ex.facts.fn_stores.push(FnPtrStore { function, dest, in_function: Some(self.id), field });
         } else if let Some(param) = strip_casts(stored).argument_index()
             && (stored.ty().is_pointer() || strip_casts(stored).ty().is_pointer())
         {

@@ -10,7 +10,9 @@
 
 mod debuginfo;
 mod extract;
+mod indirect;
 pub mod paths;
+mod source;
 pub mod values;
 
 use std::collections::HashSet;
@@ -155,10 +157,24 @@ pub struct ForbiddenEvent {
 /// A call to another function of the module (or to an external one).
 #[derive(Debug, Clone)]
 pub struct CallEvent {
+    /// The functions called: one for a direct call; for a call through a
+    /// pointer, the functions the driver stored where the pointer comes from.
     pub targets: Vec<FuncId>,
     pub args: Vec<Arg>,
     pub result: Option<ValueId>,
     pub loc: Option<LocId>,
+    /// For a call through a function pointer loaded from memory: where from.
+    pub indirect: Option<IndirectCallee>,
+    /// Locks the callee takes over (a call through the IRP's cancel-routine
+    /// pointer hands the cancel spin lock to the cancel routine).
+    pub hands_over: Vec<crate::rules::KindId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IndirectCallee {
+    /// The memory the function pointer is loaded from.
+    pub slot: PathId,
+    pub field: Option<FieldId>,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +268,12 @@ pub struct ExternalCall {
 pub struct FnPtrStore {
     pub function: FuncId,
     pub dest: PathId,
-    pub in_function: FuncId,
-    pub loc: Option<LocId>,
+    /// The function that stores; `None` for a global's initializer.
+    pub in_function: Option<FuncId>,
+    /// The struct field written, when known.
+    pub field: Option<FieldId>,
 }
+
+/// A struct field: (struct name, byte offset), from debug info or the
+/// struct type a -O0 GEP names.
+pub type FieldId = (String, i64);

@@ -114,6 +114,9 @@ impl Value {
     pub fn is_null_pointer(self) -> bool {
         !unsafe { LLVMIsAConstantPointerNull(self.0) }.is_null()
     }
+    pub fn is_constant_aggregate(self) -> bool {
+        !unsafe { LLVMIsAConstantStruct(self.0) }.is_null() || !unsafe { LLVMIsAConstantArray(self.0) }.is_null()
+    }
     pub fn is_constant_expr(self) -> bool {
         !unsafe { LLVMIsAConstantExpr(self.0) }.is_null()
     }
@@ -147,6 +150,10 @@ impl Value {
     pub fn subprogram(self) -> Option<Metadata> {
         let md = unsafe { LLVMGetSubprogram(self.0) };
         (!md.is_null()).then_some(Metadata(md))
+    }
+    pub fn initializer(self) -> Option<Value> {
+        let v = unsafe { LLVMGetInitializer(self.0) };
+        (!v.is_null()).then_some(Value(v))
     }
     pub fn intrinsic_id(self) -> u32 {
         unsafe { LLVMGetIntrinsicID(self.0) }
