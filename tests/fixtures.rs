@@ -1,5 +1,8 @@
 //! Runs every fixture, for every variant, through the library, the opt
 //! plugin and the CLI; each must report exactly the inline expectations.
+//! Each fixture is also compiled with `clang-22 -fpass-plugin` at -O2, which
+//! must report exactly the -O0 expectations (the plugin checks the module
+//! before optimisation).
 //! Afterwards prints the precision report: per rule, over every fixture,
 //! build and front end, the expected reports found and the false ones.
 
@@ -9,7 +12,8 @@ use std::sync::Mutex;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use lockcheck_tests::{
-    Fixture, FixtureArgs, Found, Variant, compile, difference, discover, run_cli, run_library, run_plugin,
+    Build, Fixture, FixtureArgs, Found, Variant, compile, difference, discover, run_clang_plugin, run_cli, run_library,
+    run_plugin,
 };
 
 /// One way of running lockcheck: (bitcode, fixture options, fixture dir) -> findings.
@@ -55,6 +59,15 @@ fn check(fixture: &Fixture, variant: Variant) -> Result<(), Failed> {
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
 }
 
+fn check_in_clang(fixture: &Fixture) -> Result<(), Failed> {
+    let expected = fixture.expected_in(Build::Clang);
+    let found = run_clang_plugin(fixture)?;
+    match difference(&expected, &found) {
+        Some(diff) => Err(format!("clang -fpass-plugin -O2: {diff}").into()),
+        None => Ok(()),
+    }
+}
+
 fn print_precision(fixtures: usize) {
     let tally = TALLY.lock().unwrap();
     if tally.is_empty() {
@@ -84,6 +97,8 @@ fn main() {
             let name = format!("{}::{}", fixture.name, variant.name());
             trials.push(Trial::test(name, move || check(&fixture, variant)));
         }
+        let name = format!("{}::clang-plugin-O2", fixture.name);
+        trials.push(Trial::test(name, move || check_in_clang(&fixture)));
     }
     let conclusion = libtest_mimic::run(&args, trials);
     print_precision(count);

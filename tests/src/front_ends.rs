@@ -130,3 +130,50 @@ pub fn run_cli(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTreeSe
     }
     Ok(found)
 }
+
+/// (d) clang-22 -fpass-plugin during a normal -O2 compile (x86_64), reading
+/// clang's diagnostics: `FILE:LINE:COL: warning: MESSAGE [RULE]`. The plugin
+/// checks each module as the front end produced it, before optimisation, so
+/// it must find what the -O0 build finds.
+pub fn run_clang_plugin(fixture: &crate::Fixture) -> Result<BTreeSet<Found>, String> {
+    let plugin = plugin_path();
+    require_built(&plugin)?;
+    let variant = crate::Variant { opt: crate::Opt::O2, arch: crate::Arch::X86_64 };
+    let flags: Vec<String> = variant.clang_flags().into_iter().filter(|f| f != "-w" && f != "-emit-llvm").collect();
+    let mut found = BTreeSet::new();
+    for source in &fixture.sources {
+        let mut command = Command::new("clang-22");
+        // Warnings stay on (they would silence lockcheck's too); the header's
+        // #warning is noise.
+        command.arg(format!("-fpass-plugin={}", plugin.display())).args(&flags).arg("-Wno-#warnings");
+        command.args(["-Wno-error", "-o", "/dev/null"]).arg(source);
+        let params = fixture.args.pass_params();
+        for item in params.split(';').filter(|p| !p.is_empty()) {
+            let (key, value) = item.split_once('=').unwrap_or((item, ""));
+            let option =
+                if value.is_empty() { format!("-lockcheck-{key}") } else { format!("-lockcheck-{key}={value}") };
+            command.args(["-mllvm", &option]);
+        }
+        let output = command.output().map_err(|e| format!("cannot run clang-22: {e}"))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(format!("clang-22 -fpass-plugin failed ({}):\n{stderr}", output.status));
+        }
+        for line in stderr.lines() {
+            if let Some(at) = line.find(": warning: ") {
+                let (location, rest) = (&line[..at], &line[at + ": warning: ".len()..]);
+                let rule = rest
+                    .rfind(" [")
+                    .and_then(|i| rest[i + 2..].strip_suffix(']'))
+                    .ok_or(format!("no rule in: {line}"))?;
+                let mut parts = location.rsplitn(3, ':');
+                let _column = parts.next();
+                let line_number: u32 =
+                    parts.next().and_then(|l| l.parse().ok()).ok_or(format!("no line in: {line}"))?;
+                let file = parts.next().unwrap_or("");
+                found.insert((location_key(&fixture.dir, file), line_number, rule.to_string()));
+            }
+        }
+    }
+    Ok(found)
+}

@@ -11,8 +11,10 @@
 //! (several rules: `// expect: wdm.SpinLock, wdm.SpinLockSafe`). Where the
 //! optimiser erases what a location needs (at -O2 several `return`
 //! statements merge into one `ret` carrying one line), an expectation names
-//! the level it holds at: `// expect-O0:` / `// expect-O2:`. A fixture may
-//! pass options in a comment: `// lockcheck-args: --entry Foo --model kmdf`.
+//! the builds it holds for: `// expect-O0:` (the -O0 builds and the clang
+//! plugin, which checks the module before optimisation), `// expect-O2:`
+//! (the -O2 builds), or explicitly `// expect[O2,clang]:`. A fixture may pass
+//! options in a comment: `// lockcheck-args: --entry Foo --model kmdf`.
 //! Each fixture is compiled by clang-22 at test time for every variant and
 //! run through every front end; each must report exactly the expected
 //! (file, line, rule) set: nothing missing, nothing extra.
@@ -23,7 +25,7 @@ use std::process::Command;
 
 pub mod front_ends;
 
-pub use front_ends::{run_cli, run_library, run_plugin};
+pub use front_ends::{run_clang_plugin, run_cli, run_library, run_plugin};
 
 /// A diagnostic as the harness compares them: file relative to the
 /// fixture's directory, line, rule id.
@@ -154,19 +156,36 @@ pub struct Fixture {
     /// The directory file names are made relative to.
     pub dir: PathBuf,
     pub sources: Vec<PathBuf>,
-    /// Expectations, each with the optimisation level it is limited to.
-    pub expectations: Vec<(Found, Option<Opt>)>,
+    /// Expectations, each with the builds it is limited to.
+    pub expectations: Vec<(Found, Option<Vec<Build>>)>,
     pub args: FixtureArgs,
 }
 
+/// The builds an expectation can be limited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    O0,
+    O2,
+    /// clang-22 -fpass-plugin during an -O2 compile.
+    Clang,
+}
+
 impl Fixture {
-    /// What a build of this fixture at `variant` must report.
-    pub fn expected(&self, variant: Variant) -> BTreeSet<Found> {
+    /// What `build` of this fixture must report.
+    pub fn expected_in(&self, build: Build) -> BTreeSet<Found> {
         self.expectations
             .iter()
-            .filter(|(_, only)| only.is_none_or(|o| o == variant.opt))
+            .filter(|(_, only)| only.as_ref().is_none_or(|builds| builds.contains(&build)))
             .map(|(f, _)| f.clone())
             .collect()
+    }
+
+    /// What a build of this fixture at `variant` must report.
+    pub fn expected(&self, variant: Variant) -> BTreeSet<Found> {
+        self.expected_in(match variant.opt {
+            Opt::O0 => Build::O0,
+            Opt::O2 => Build::O2,
+        })
     }
 }
 
@@ -224,8 +243,13 @@ fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
         let text = std::fs::read_to_string(source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
         let file = relative(&dir, source);
         for (index, line) in text.lines().enumerate() {
-            for (key, only) in [("expect:", None), ("expect-O0:", Some(Opt::O0)), ("expect-O2:", Some(Opt::O2))] {
-                let Some(list) = directive(line, key) else {
+            let forms = [
+                ("expect:".to_string(), None),
+                ("expect-O0:".to_string(), Some(vec![Build::O0, Build::Clang])),
+                ("expect-O2:".to_string(), Some(vec![Build::O2])),
+            ];
+            for (key, only) in forms.into_iter().chain(explicit_builds(line)) {
+                let Some(list) = directive(line, &key) else {
                     continue;
                 };
                 for rule in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
@@ -235,7 +259,7 @@ fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
                         file,
                         index + 1
                     );
-                    expectations.push(((file.clone(), index as u32 + 1, rule.to_string()), only));
+                    expectations.push(((file.clone(), index as u32 + 1, rule.to_string()), only.clone()));
                 }
             }
             if let Some(text) = directive(line, "lockcheck-args:") {
@@ -244,6 +268,23 @@ fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
         }
     }
     Fixture { name, dir, sources, expectations, args }
+}
+
+/// `// expect[O2,clang]:` as (key, builds).
+fn explicit_builds(line: &str) -> Option<(String, Option<Vec<Build>>)> {
+    let comment = &line[line.find("//")? + 2..];
+    let rest = comment.trim_start().strip_prefix("expect[")?;
+    let (list, _) = rest.split_once("]:")?;
+    let builds = list
+        .split(',')
+        .map(|b| match b.trim() {
+            "O0" => Build::O0,
+            "O2" => Build::O2,
+            "clang" => Build::Clang,
+            other => panic!("unknown build `{other}` in expectation: {line}"),
+        })
+        .collect();
+    Some((format!("expect[{list}]:"), Some(builds)))
 }
 
 /// The text after `// <key>` on a line, if the line has that comment.

@@ -307,7 +307,7 @@ struct FunctionWalk<'a, 'r> {
     function: Value,
     id: FuncId,
     block_ids: HashMap<llvm::Block, BlockId>,
-    pure_returns: HashMap<llvm::Block, bool>,
+    exit_only: HashMap<llvm::Block, bool>,
     blocks: Vec<Option<Block>>,
     synthetic_returns: HashMap<(llvm::Block, llvm::Block), BlockId>,
     values: Vec<ValueInfo>,
@@ -329,7 +329,7 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             function,
             id,
             block_ids,
-            pure_returns: HashMap::new(),
+            exit_only: HashMap::new(),
             blocks,
             synthetic_returns: HashMap::new(),
             values: Vec::new(),
@@ -430,28 +430,17 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         }
     }
 
-    /// The block an edge leads to. An edge into a block that only returns
-    /// (clang's shared return block, with a phi of the return values) gets a
-    /// return of its own, located at the branch that is the `return`
+    /// The block an edge leads to. An edge into clang's exit funnel (the
+    /// shared return block with a phi of the return values; from -O1 on, a
+    /// cleanup block ending lifetimes that switches on where to go next) gets
+    /// a return of its own, located at the branch that is the `return`
     /// statement: each `return` is then its own exit.
     fn successor(&mut self, from: llvm::Block, to: llvm::Block) -> BlockId {
-        if !self.is_pure_return(to) {
-            return self.block_ids[&to];
-        }
         if let Some(&id) = self.synthetic_returns.get(&(from, to)) {
             return id;
         }
-        let ret = to.terminator().expect("a pure return block ends in ret");
-        let value = if ret.operand_count() > 0 {
-            let v = ret.operand(0);
-            let incoming = if llvm::is_opcode(v, Opcode::LLVMPHI) && v.parent_block() == to {
-                (0..v.incoming_count()).map(|i| v.incoming(i)).find(|(_, b)| *b == from).map(|(value, _)| value)
-            } else {
-                Some(v)
-            };
-            Some(incoming.map(|v| self.operand(v, 0)).unwrap_or(Operand::Unknown))
-        } else {
-            None
+        let Some((value, ret)) = self.follow_exit(from, to) else {
+            return self.block_ids[&to];
         };
         // The `return` statement is the unconditional branch into the exit,
         // unless that branch just ends a block (`}` of an `if` falling
@@ -474,22 +463,74 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         id
     }
 
-    fn is_pure_return(&mut self, block: llvm::Block) -> bool {
-        if let Some(&pure) = self.pure_returns.get(&block) {
-            return pure;
+    /// Follows the exit funnel entered by edge `from -> to` down to its
+    /// `ret`, through blocks holding only phis and intrinsic calls, whose
+    /// branches those phis decide. Returns the returned operand (none for
+    /// void) and the ret, or `None` when the edge does not enter a funnel.
+    fn follow_exit(&mut self, from: llvm::Block, to: llvm::Block) -> Option<(Option<Operand>, Value)> {
+        // A block that is only a branch is the `return` statement itself
+        // (after mem2reg `return X;` leaves nothing else): its own edge out is
+        // the one to split.
+        let bare_branch = to.instructions().all(|i| i.opcode() == Opcode::LLVMBr);
+        if bare_branch {
+            return None;
         }
-        let pure = block.terminator().is_some_and(|t| t.opcode() == Opcode::LLVMRet)
-            && block.instructions().all(|i| match i.opcode() {
-                Opcode::LLVMPHI | Opcode::LLVMRet => true,
-                Opcode::LLVMCall => i.called_value().as_function().is_some_and(|f| f.intrinsic_id() != 0),
-                _ => false,
-            })
-            && block.instructions().filter(|i| i.opcode() == Opcode::LLVMPHI).all(|phi| {
-                // Only the returned phi may live here: other phis would be lost.
-                block.terminator().is_some_and(|t| t.operand_count() > 0 && t.operand(0) == phi)
-            });
-        self.pure_returns.insert(block, pure);
-        pure
+        let mut values: HashMap<Value, Value> = HashMap::new();
+        let (mut pred, mut block) = (from, to);
+        for _ in 0..8 {
+            if !self.is_exit_only(block) {
+                return None;
+            }
+            let resolve = |values: &HashMap<Value, Value>, v: Value| values.get(&v).copied().unwrap_or(v);
+            let arriving: Vec<(Value, Value)> = block
+                .instructions()
+                .filter(|i| i.opcode() == Opcode::LLVMPHI)
+                .filter_map(|phi| {
+                    let incoming = (0..phi.incoming_count()).map(|i| phi.incoming(i)).find(|(_, b)| *b == pred)?;
+                    Some((phi, resolve(&values, incoming.0)))
+                })
+                .collect();
+            values.extend(arriving);
+            let t = block.terminator()?;
+            let next = match t.opcode() {
+                Opcode::LLVMRet => {
+                    let value = (t.operand_count() > 0).then(|| resolve(&values, t.operand(0)));
+                    return Some((value.map(|v| self.operand(v, 0)), t));
+                }
+                Opcode::LLVMBr if !t.is_conditional() => t.successor(0),
+                Opcode::LLVMBr => {
+                    let taken = resolve(&values, t.condition()).const_int()?;
+                    t.successor(if taken != 0 { 0 } else { 1 })
+                }
+                Opcode::LLVMSwitch => {
+                    let selector = resolve(&values, t.operand(0)).const_int()?;
+                    (1..t.successor_count())
+                        .map(|i| t.switch_case(i))
+                        .find(|(case, _)| case.const_int() == Some(selector))
+                        .map(|(_, target)| target)
+                        .unwrap_or_else(|| t.switch_default())
+                }
+                _ => return None,
+            };
+            pred = block;
+            block = next;
+        }
+        None
+    }
+
+    /// A block of an exit funnel: phis, intrinsic calls (lifetime ends) and a
+    /// terminator, nothing else.
+    fn is_exit_only(&mut self, block: llvm::Block) -> bool {
+        if let Some(&only) = self.exit_only.get(&block) {
+            return only;
+        }
+        let only = block.instructions().all(|i| match i.opcode() {
+            Opcode::LLVMPHI | Opcode::LLVMRet | Opcode::LLVMBr | Opcode::LLVMSwitch => true,
+            Opcode::LLVMCall => i.called_value().as_function().is_some_and(|f| f.intrinsic_id() != 0),
+            _ => false,
+        });
+        self.exit_only.insert(block, only);
+        only
     }
 
     // ----- calls -----
