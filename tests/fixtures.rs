@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use lockcheck_tests::{
-    Build, Fixture, FixtureArgs, Found, Variant, compile, difference, discover, run_clang_plugin, run_cli, run_library,
-    run_plugin,
+    Build, Fixture, FixtureArgs, Found, Variant, compile, difference, discover, library_notes, run_clang_plugin,
+    run_cli, run_library, run_plugin,
 };
 
 /// One way of running lockcheck: (bitcode, fixture options, fixture dir) -> findings.
@@ -54,6 +54,21 @@ fn check(fixture: &Fixture, variant: Variant) -> Result<(), Failed> {
                 tally(&expected, &BTreeSet::new());
                 problems.push(format!("{name}: {e}"));
             }
+        }
+    }
+    if !fixture.notes.is_empty() {
+        match library_notes(&bitcode, &fixture.args, &fixture.dir) {
+            Ok(notes) => {
+                for (file, line, text) in &fixture.notes {
+                    let present = notes.iter().any(|(f, l, m)| f == file && l == line && m.contains(text.as_str()));
+                    if !present {
+                        let here: Vec<&String> =
+                            notes.iter().filter(|(f, l, _)| f == file && l == line).map(|(_, _, m)| m).collect();
+                        problems.push(format!("notes: no note at {file}:{line} containing `{text}` (there: {here:?})"));
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("notes: {e}")),
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }

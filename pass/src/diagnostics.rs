@@ -302,15 +302,23 @@ impl Writer<'_> {
         steps[start.min(steps.len())..]
             .iter()
             .filter_map(|s| match s {
-                Step::Branch { loc, taken, .. } => Some(Note {
-                    message: match taken {
-                        Taken::True => "taking the true branch".to_string(),
-                        Taken::False => "taking the false branch".to_string(),
-                        Taken::Case(c) => format!("taking case {c}"),
-                        Taken::Default => "taking the default case".to_string(),
-                    },
-                    location: self.loc(*loc),
-                }),
+                Step::Branch { loc, taken, to, .. } => {
+                    // Where the path goes, in source terms: the optimiser may
+                    // have inverted the condition, so "true branch" could lie.
+                    let target =
+                        to.map(|t| self.facts.loc(t)).filter(|t| Some(t.line) != loc.map(|l| self.facts.loc(l).line));
+                    let towards = |what: &str| match (target, loc.map(|l| self.facts.loc(l))) {
+                        (Some(t), Some(here)) if t.file == here.file => format!("{what} to line {}", t.line),
+                        (Some(t), _) => format!("{what} to {}:{}", t.file, t.line),
+                        (None, _) => what.to_string(),
+                    };
+                    let message = match taken {
+                        Taken::True | Taken::False => towards("taking the branch"),
+                        Taken::Case(c) => towards(&format!("taking case {c}")),
+                        Taken::Default => towards("taking the default case"),
+                    };
+                    Some(Note { message, location: self.loc(*loc) })
+                }
                 _ => None,
             })
             .collect()

@@ -37,6 +37,24 @@ pub fn run_library(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTr
         .collect())
 }
 
+/// Every note of every diagnostic the library reports: (file, line, message).
+pub fn library_notes(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<Vec<(String, u32, String)>, String> {
+    let rules = lockcheck::RulePack::builtin().map_err(|e| e.to_string())?;
+    let config = lockcheck::Config {
+        rules,
+        entries: args.entries.clone(),
+        model: args.model.clone(),
+        all_functions: args.all_functions,
+    };
+    let report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
+    Ok(report
+        .diagnostics
+        .iter()
+        .flat_map(|d| d.notes.iter())
+        .filter_map(|n| n.location.as_ref().map(|l| (relative(dir, &l.path), l.line, n.message.clone())))
+        .collect())
+}
+
 pub fn plugin_path() -> PathBuf {
     target_dir().join("liblockcheck.so")
 }

@@ -15,6 +15,8 @@
 //! plugin, which checks the module before optimisation), `// expect-O2:`
 //! (the -O2 builds), or explicitly `// expect[O2,clang]:`. A fixture may pass
 //! options in a comment: `// lockcheck-args: --entry Foo --model kmdf`.
+//! `// expect-note: <text>` requires a note of some report on that line
+//! whose message contains the text (a trace step: "taking the true branch").
 //! Each fixture is compiled by clang-22 at test time for every variant and
 //! run through every front end; each must report exactly the expected
 //! (file, line, rule) set: nothing missing, nothing extra.
@@ -25,7 +27,7 @@ use std::process::Command;
 
 pub mod front_ends;
 
-pub use front_ends::{run_clang_plugin, run_cli, run_library, run_plugin};
+pub use front_ends::{library_notes, run_clang_plugin, run_cli, run_library, run_plugin};
 
 /// A diagnostic as the harness compares them: file relative to the
 /// fixture's directory, line, rule id.
@@ -158,6 +160,8 @@ pub struct Fixture {
     pub sources: Vec<PathBuf>,
     /// Expectations, each with the builds it is limited to.
     pub expectations: Vec<(Found, Option<Vec<Build>>)>,
+    /// Notes that must appear: (file, line, text the message contains).
+    pub notes: Vec<(String, u32, String)>,
     pub args: FixtureArgs,
 }
 
@@ -238,6 +242,7 @@ fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
 fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
     let rules = lockcheck::RulePack::builtin().expect("built-in rules");
     let mut expectations = Vec::new();
+    let mut notes = Vec::new();
     let mut args = FixtureArgs::default();
     for source in &sources {
         let text = std::fs::read_to_string(source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
@@ -262,12 +267,15 @@ fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
                     expectations.push(((file.clone(), index as u32 + 1, rule.to_string()), only.clone()));
                 }
             }
+            if let Some(text) = directive(line, "expect-note:") {
+                notes.push((file.clone(), index as u32 + 1, text.to_string()));
+            }
             if let Some(text) = directive(line, "lockcheck-args:") {
                 args = FixtureArgs::parse(text, &name);
             }
         }
     }
-    Fixture { name, dir, sources, expectations, args }
+    Fixture { name, dir, sources, expectations, notes, args }
 }
 
 /// `// expect[O2,clang]:` as (key, builds).

@@ -279,7 +279,8 @@ impl Run<'_, '_> {
                         for (truth, target, taken) in [(1, *then_block, Taken::True), (0, *else_block, Taken::False)] {
                             let mut s = st.clone();
                             if self.conditions.constrain(&mut s.facts, *condition, Fact::exact(truth)) {
-                                s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken });
+                                let to = self.body.blocks[target as usize].loc;
+                                s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken, to });
                                 self.flow(s, from, target as usize);
                             }
                         }
@@ -296,7 +297,9 @@ impl Run<'_, '_> {
                 for &(case, target) in cases {
                     let mut s = st.clone();
                     if self.conditions.constrain(&mut s.facts, *value, Fact::exact(case)) {
-                        s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Case(case) });
+                        let to = self.body.blocks[target as usize].loc;
+                        s.trace =
+                            s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Case(case), to });
                         self.flow(s, from, target as usize);
                     }
                 }
@@ -306,7 +309,8 @@ impl Run<'_, '_> {
                     _ => true,
                 };
                 if feasible {
-                    s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Default });
+                    let to = self.body.blocks[*default as usize].loc;
+                    s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Default, to });
                     self.flow(s, from, *default as usize);
                 }
             }

@@ -46,11 +46,13 @@ pub enum Step {
         lock: LockKey,
         kind: KindId,
     },
-    /// A branch decided by assumption (both sides were possible).
+    /// A branch decided by assumption (both sides were possible); `to` is
+    /// where the path goes.
     Branch {
         func: FuncId,
         loc: Option<LocId>,
         taken: Taken,
+        to: Option<LocId>,
     },
     /// A call; `inner` is the path inside the callee that matters.
     Call {

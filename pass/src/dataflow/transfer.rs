@@ -213,6 +213,7 @@ impl Transfer<'_> {
         if self.nameable(key) {
             st.touch(key, kind);
         }
+        st.trace = trace.clone();
         st.add_held(Held { key, kind, handle, acquired: trace });
         true
     }
@@ -223,6 +224,7 @@ impl Transfer<'_> {
         if self.nameable(key) {
             st.touch(key, kind);
         }
+        st.trace = trace.clone();
         st.add_held(Held { key, kind, handle: None, acquired: trace });
     }
 
@@ -255,6 +257,7 @@ impl Transfer<'_> {
         match verdict {
             release_not_held::Released::Held(i) => {
                 st.held.remove(i);
+                st.trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });
             }
             release_not_held::Released::Not(Verdict::DependsOnCaller) => {
                 let trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });

@@ -378,7 +378,8 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             Some(t) => self.terminator(block, t),
             None => Terminator::Unreachable,
         };
-        Block { phis: Vec::new(), defines: Vec::new(), events, terminator }
+        let loc = block.instructions().find_map(|i| self.ex.location(i));
+        Block { loc, phis: Vec::new(), defines: Vec::new(), events, terminator }
     }
 
     // ----- control flow -----
@@ -454,6 +455,7 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         let loc = branch_loc.filter(|_| !ends_block).or_else(|| self.ex.location(ret));
         let id = self.blocks.len() as BlockId;
         self.blocks.push(Some(Block {
+            loc,
             phis: Vec::new(),
             defines: Vec::new(),
             events: Vec::new(),

@@ -112,6 +112,8 @@ pub struct Body {
 
 #[derive(Debug)]
 pub struct Block {
+    /// Where the block starts in the source (for trace notes).
+    pub loc: Option<LocId>,
     /// Tracked phis of this block, with their incoming operand per predecessor.
     pub phis: Vec<Phi>,
     /// Tracked values defined in this block (their old facts die on entry).
