@@ -38,8 +38,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             files.push(input.clone());
         }
     }
-    let config =
-        Config { rules, entries: args.entries.clone(), model: args.model.clone(), all_functions: args.all_functions };
+    let config = Config {
+        rules,
+        entries: args.entries.clone(),
+        model: args.model.clone(),
+        all_functions: args.all_functions,
+        leak_module: true,
+    };
     let report = lockcheck::check_files(&files, &config);
     drop(temporaries);
     let report = match report {
@@ -55,6 +60,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         for function in &report.neutral_externals {
             eprintln!("lockcheck: assumed lock-neutral (external, not a lock API): {function}");
         }
+        let phases: Vec<String> =
+            report.timings.iter().map(|(phase, time)| format!("{phase} {:.3}s", time.as_secs_f64())).collect();
+        eprintln!("lockcheck: time: {}", phases.join(", "));
         for function in &report.imprecise_functions {
             eprintln!("lockcheck: analysis bound reached in {function}: reports depending on it are dropped");
         }

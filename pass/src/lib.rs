@@ -44,11 +44,14 @@ pub struct Config {
     pub model: Option<String>,
     /// Treat every defined function as a driver routine.
     pub all_functions: bool,
+    /// Leave LLVM's memory to the operating system instead of freeing the
+    /// module piece by piece (for a process that exits after the check).
+    pub leak_module: bool,
 }
 
 impl Config {
     pub fn new(rules: RulePack) -> Config {
-        Config { rules, entries: Vec::new(), model: None, all_functions: false }
+        Config { rules, entries: Vec::new(), model: None, all_functions: false, leak_module: false }
     }
 }
 
@@ -64,6 +67,8 @@ pub struct Report {
     pub neutral_externals: Vec<String>,
     /// Functions whose analysis hit a bound (reports from them are dropped).
     pub imprecise_functions: Vec<String>,
+    /// Time spent per phase (for --verbose).
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Reads `.bc` / `.ll` files, links them into one module and checks it.
@@ -71,6 +76,7 @@ pub fn check_files(files: &[PathBuf], config: &Config) -> Result<Report> {
     if files.is_empty() {
         return Err(Error::new("no input files"));
     }
+    let mut clock = Clock::start();
     let context = Context::create();
     let mut modules = Vec::new();
     for file in files {
@@ -79,24 +85,56 @@ pub fn check_files(files: &[PathBuf], config: &Config) -> Result<Report> {
     }
     let name = files[0].display().to_string();
     let module = ir::link(modules)?;
+    clock.lap("read");
     ir::verify(module.as_mut_ptr(), &name)?;
+    clock.lap("verify");
     ir::prepare(module.as_mut_ptr())?;
-    analyze_prepared(module.as_mut_ptr(), config)
+    clock.lap("prepare");
+    let report = analyze_prepared(module.as_mut_ptr(), config, clock);
+    if config.leak_module {
+        // The process exits after the check: tearing LLVM's module down piece
+        // by piece would take longer than analysing it.
+        std::mem::forget(module);
+        std::mem::forget(context);
+    }
+    report
+}
+
+/// Phase timings.
+pub(crate) struct Clock {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Clock {
+    pub(crate) fn start() -> Clock {
+        Clock { last: std::time::Instant::now(), laps: Vec::new() }
+    }
+
+    pub(crate) fn lap(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((phase, now - self.last));
+        self.last = now;
+    }
 }
 
 /// Checks a module that `ir::prepare` has made ready. Only owned facts are
 /// kept: the module can be dropped as soon as this returns.
-pub(crate) fn analyze_prepared(module: LLVMModuleRef, config: &Config) -> Result<Report> {
+pub(crate) fn analyze_prepared(module: LLVMModuleRef, config: &Config, mut clock: Clock) -> Result<Report> {
     let mut facts = facts::extract(module, &config.rules);
-    analyze_facts(&mut facts, config)
+    clock.lap("extract");
+    analyze_facts(&mut facts, config, clock)
 }
 
-fn analyze_facts(facts: &mut facts::ModuleFacts, config: &Config) -> Result<Report> {
+fn analyze_facts(facts: &mut facts::ModuleFacts, config: &Config, mut clock: Clock) -> Result<Report> {
     let rules = &config.rules;
     let model = model::select(facts, rules, config.model.as_deref())?;
     let routines = routines::discover(facts, rules, &config.entries, config.all_functions)?;
+    clock.lap("routines");
     let (findings, stats) = dataflow::analyze(facts, rules, model, &routines);
+    clock.lap("dataflow");
     let diagnostics = diagnostics::build(facts, rules, &routines, &findings, &stats.opaque_origins);
+    clock.lap("diagnostics");
     let name = |f: &u32| facts.function(*f).display.clone();
     Ok(Report {
         diagnostics,
@@ -104,5 +142,6 @@ fn analyze_facts(facts: &mut facts::ModuleFacts, config: &Config) -> Result<Repo
         routines: routines.iter().map(|r| (facts.function(r.func).display.clone(), r.describe(rules))).collect(),
         neutral_externals: stats.neutral_externals.iter().map(name).collect(),
         imprecise_functions: stats.imprecise_functions.iter().map(name).collect(),
+        timings: clock.laps,
     })
 }

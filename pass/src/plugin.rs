@@ -183,10 +183,11 @@ fn run(module: LLVMModuleRef, options: &str, sink: *mut c_void, emit: EmitFn) ->
         entries: options.entries.clone(),
         model: options.model.clone(),
         all_functions: options.all_functions,
+        leak_module: false,
     };
     let copy = unsafe { ir::ModuleCopy::of(module) };
     ir::prepare(copy.as_raw())?;
-    let report = analyze_prepared(copy.as_raw(), &config)?;
+    let report = analyze_prepared(copy.as_raw(), &config, crate::Clock::start())?;
     drop(copy);
     match options.format.unwrap_or(Format::Text) {
         Format::Text => {

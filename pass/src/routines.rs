@@ -20,7 +20,9 @@
 //! dispatch routine's IRP and its cancel routine): discovery iterates to a
 //! fixpoint.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::error::{Error, Result};
 use crate::facts::{Event, ExternalCallee, FieldId, FuncId, ModuleFacts, PathId, Paths, Root, Step};
@@ -130,6 +132,8 @@ pub fn discover(
 struct Registrations {
     stores: Vec<Store>,
     passes: Vec<Pass>,
+    /// Store indices by the function making them (`None`: initializers).
+    stores_by_function: HashMap<Option<FuncId>, Vec<usize>>,
 }
 
 impl Registrations {
@@ -152,81 +156,88 @@ impl Registrations {
                 }
             }
         }
-        let mut param_stores: Vec<ParamStore> = facts
+        let mut params: Vec<ParamStore> = facts
             .param_stores
             .iter()
             .map(|p| ParamStore { param: p.param, dest: p.dest, in_function: p.in_function })
             .collect();
         let functions_by_symbol: HashMap<&str, FuncId> =
             facts.functions.iter().enumerate().map(|(i, f)| (f.symbol.as_str(), i as FuncId)).collect();
-        // (caller, callee, argument paths) of every call to a defined function.
-        let call_sites: Vec<(FuncId, FuncId, Vec<Option<PathId>>)> = facts
-            .functions
-            .iter()
-            .enumerate()
-            .flat_map(|(caller, f)| {
-                f.body.iter().flat_map(|b| b.blocks.iter()).flat_map(|b| b.events.iter()).map(move |e| (caller, e))
-            })
-            .filter_map(|(caller, e)| match e {
-                Event::Call(c) => Some((caller as FuncId, c)),
-                _ => None,
-            })
-            .flat_map(|(caller, c)| {
-                c.targets.iter().map(move |&t| (caller, t, c.args.iter().map(|a| a.path).collect::<Vec<_>>()))
-            })
-            .filter(|(_, t, _)| facts.functions[*t as usize].body.is_some())
-            .collect();
+        // Per defined callee: its callers and the argument paths of each call.
+        let mut callers: HashMap<FuncId, Vec<(FuncId, ArgPaths)>> = HashMap::default();
+        for (caller, f) in facts.functions.iter().enumerate() {
+            for event in f.body.iter().flat_map(|b| b.blocks.iter()).flat_map(|b| b.events.iter()) {
+                let Event::Call(call) = event else { continue };
+                for &target in &call.targets {
+                    if facts.functions[target as usize].body.is_some() {
+                        let args = call.args.iter().map(|a| a.path).collect();
+                        callers.entry(target).or_default().push((caller as FuncId, args));
+                    }
+                }
+            }
+        }
         let paths = &mut facts.paths;
+        let rooted_in_param =
+            |paths: &Paths, path: PathId, f: FuncId| matches!(paths.get(path).root, Root::Param(g, _) if g == f);
 
         let mut seen_stores: HashSet<Store> = stores.iter().cloned().collect();
         let mut seen_passes: HashSet<Pass> = passes.iter().copied().collect();
-        let mut seen_params: HashSet<ParamStore> = param_stores.iter().copied().collect();
+        let mut seen_params: HashSet<ParamStore> = params.iter().copied().collect();
+        // Semi-naive: each round carries only what the previous one found.
+        let (mut new_stores, mut new_passes, mut new_params) = (0..stores.len(), 0..passes.len(), 0..params.len());
         for _ in 0..MAX_HELPER_DEPTH {
-            let mut new_stores = Vec::new();
-            let mut new_passes = Vec::new();
-            let mut new_params = Vec::new();
-            for (caller, callee, args) in &call_sites {
-                let in_callee = |root: Root| matches!(root, Root::Param(f, _) if f == *callee);
-                for s in stores.iter().filter(|s| s.in_function == Some(*callee)) {
-                    if in_callee(paths.get(s.dest).root)
-                        && let Some(dest) = paths.substitute(s.dest, args)
-                    {
-                        new_stores.push(Store { dest, in_function: Some(*caller), ..s.clone() });
+            let (mut found_stores, mut found_passes, mut found_params) = (Vec::new(), Vec::new(), Vec::new());
+            for s in &stores[new_stores.clone()] {
+                let Some(f) = s.in_function.filter(|f| rooted_in_param(paths, s.dest, *f)) else { continue };
+                for (caller, args) in callers.get(&f).into_iter().flatten() {
+                    if let Some(dest) = paths.substitute(s.dest, args) {
+                        found_stores.push(Store { dest, in_function: Some(*caller), ..s.clone() });
                     }
                 }
-                for p in passes.iter().filter(|p| p.in_function == *callee) {
-                    if in_callee(paths.get(p.arg).root)
-                        && let Some(arg) = paths.substitute(p.arg, args)
-                    {
-                        new_passes.push(Pass { arg, in_function: *caller, ..*p });
+            }
+            for p in &passes[new_passes.clone()] {
+                if !rooted_in_param(paths, p.arg, p.in_function) {
+                    continue;
+                }
+                for (caller, args) in callers.get(&p.in_function).into_iter().flatten() {
+                    if let Some(arg) = paths.substitute(p.arg, args) {
+                        found_passes.push(Pass { arg, in_function: *caller, ..*p });
                     }
                 }
-                for ps in param_stores.iter().filter(|p| p.in_function == *callee) {
+            }
+            for ps in &params[new_params.clone()] {
+                for (caller, args) in callers.get(&ps.in_function).into_iter().flatten() {
                     let Some(Some(value)) = args.get(ps.param as usize) else { continue };
                     let Some(dest) = paths.substitute(ps.dest, args) else { continue };
                     let value_path = paths.get(*value).clone();
                     match (value_path.root, value_path.steps.is_empty()) {
                         (Root::Global(g), true) => {
                             if let Some(&function) = functions_by_symbol.get(paths.globals[g as usize].as_str()) {
-                                new_stores.push(Store { function, dest, in_function: Some(*caller), field: None });
+                                found_stores.push(Store { function, dest, in_function: Some(*caller), field: None });
                             }
                         }
                         (Root::Param(f, param), true) if f == *caller => {
-                            new_params.push(ParamStore { param, dest, in_function: *caller });
+                            found_params.push(ParamStore { param, dest, in_function: *caller });
                         }
                         _ => {}
                     }
                 }
             }
-            let before = (stores.len(), passes.len(), param_stores.len());
-            stores.extend(new_stores.into_iter().filter(|s| seen_stores.insert(s.clone())));
-            passes.extend(new_passes.into_iter().filter(|p| seen_passes.insert(*p)));
-            param_stores.extend(new_params.into_iter().filter(|p| seen_params.insert(*p)));
-            if (stores.len(), passes.len(), param_stores.len()) == before {
+            let before = (stores.len(), passes.len(), params.len());
+            stores.extend(found_stores.into_iter().filter(|s| seen_stores.insert(s.clone())));
+            passes.extend(found_passes.into_iter().filter(|p| seen_passes.insert(*p)));
+            params.extend(found_params.into_iter().filter(|p| seen_params.insert(*p)));
+            if (stores.len(), passes.len(), params.len()) == before {
                 break;
             }
+            (new_stores, new_passes, new_params) =
+                (before.0..stores.len(), before.1..passes.len(), before.2..params.len());
         }
-        Registrations { stores, passes }
+        let mut stores_by_function: HashMap<Option<FuncId>, Vec<usize>> = HashMap::default();
+        for (i, s) in stores.iter().enumerate() {
+            stores_by_function.entry(s.in_function).or_default().push(i);
+        }
+        Registrations { stores, passes, stores_by_function }
     }
 
     /// (function, role) pairs the registrations establish, with details.
@@ -242,7 +253,12 @@ impl Registrations {
                 match registration {
                     Registration::Store(field) => {
                         for store in &self.stores {
-                            let Some((struct_name, field_name, element)) = field_of(facts, rules, typed, store.dest)
+                            // Debug info names the field wherever the pointer came
+                            // from (`IoGetNextIrpStackLocation(Irp)->CompletionRoutine`);
+                            // without it, the path from a typed parameter does.
+                            let named = store.field.as_ref().and_then(|f| field_at(rules, facts.pointer_bytes, f));
+                            let Some((struct_name, field_name, element)) =
+                                named.or_else(|| field_of(facts, rules, typed, store.dest))
                             else {
                                 continue;
                             };
@@ -293,8 +309,9 @@ impl Registrations {
                     continue;
                 }
             }
-            let visible = |s: &&Store| s.in_function == Some(pass.in_function) || s.in_function.is_none();
-            for store in self.stores.iter().filter(visible) {
+            let local = self.stores_by_function.get(&Some(pass.in_function)).into_iter().flatten();
+            let initialised = self.stores_by_function.get(&None).into_iter().flatten();
+            for store in local.chain(initialised).map(|&i| &self.stores[i]) {
                 if is_within(&facts.paths, store.dest, pass.arg) {
                     out.push(store.function);
                 }
@@ -318,7 +335,7 @@ fn is_within(paths: &Paths, dest: PathId, object: PathId) -> bool {
 
 /// Parameter struct types implied by the routines found so far.
 fn typed_params(found: &BTreeMap<(FuncId, RoleId), Vec<String>>, rules: &RulePack) -> HashMap<(FuncId, u32), String> {
-    let mut typed = HashMap::new();
+    let mut typed = HashMap::default();
     for (func, role) in found.keys() {
         for (n, ty) in rules.roles[*role].params.iter().enumerate() {
             typed.insert((*func, n as u32), ty.clone());
@@ -326,6 +343,17 @@ fn typed_params(found: &BTreeMap<(FuncId, RoleId), Vec<String>>, rules: &RulePac
     }
     typed
 }
+
+/// The pack's field at a byte offset of a struct, with the element index.
+fn field_at(rules: &RulePack, pointer_bytes: u32, (struct_name, offset): &FieldId) -> Option<(String, String, u32)> {
+    let fields = rules.structs.get(struct_name)?;
+    fields
+        .iter()
+        .find_map(|(name, f)| f.element_at(*offset, pointer_bytes).map(|e| (struct_name.clone(), name.clone(), e)))
+}
+
+/// The access paths of a call's arguments (none for non-pointers).
+type ArgPaths = Vec<Option<PathId>>;
 
 /// The struct field a store destination names: `Param + offset` into a typed
 /// parameter, following pointer fields through loads

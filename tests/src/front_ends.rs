@@ -24,6 +24,7 @@ pub fn run_library(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTr
         entries: args.entries.clone(),
         model: args.model.clone(),
         all_functions: args.all_functions,
+        leak_module: false,
     };
     let report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
     Ok(report
@@ -45,6 +46,7 @@ pub fn library_notes(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<V
         entries: args.entries.clone(),
         model: args.model.clone(),
         all_functions: args.all_functions,
+        leak_module: false,
     };
     let report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
     Ok(report

@@ -31,9 +31,11 @@ pub const SUMMARY: &str = "a lock is released while the path does not hold it";
 
 /// Which held lock a release releases, if any.
 pub enum Released {
-    /// The held lock at this index (the same lock, or one the released
-    /// pointer may alias).
+    /// The held lock at this index: the same lock.
     Held(usize),
+    /// The held lock at this index, which the released pointer may point to:
+    /// taken to be released, but not for certain.
+    MaybeHeld(usize),
     Not(Verdict),
 }
 
@@ -50,7 +52,7 @@ pub fn check(
         return Released::Held(i);
     }
     if let Some(i) = held.iter().rposition(|h| h.kind == kind && may_alias(h)) {
-        return Released::Held(i);
+        return Released::MaybeHeld(i);
     }
     if caller_may_hold {
         return Released::Not(Verdict::DependsOnCaller);

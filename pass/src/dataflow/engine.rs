@@ -7,7 +7,9 @@
 //! fold into one imprecise state whose reports are dropped, so the analysis
 //! neither explodes nor reports what merged paths cannot show.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashSet as HashSet;
 
 use super::conditions::{Conditions, Fact};
 use super::state::{LockKey, State, StateKey, Step, Taken};
@@ -64,7 +66,7 @@ pub fn summarize(
         queue: BTreeSet::new(),
         collected: Collected::default(),
         outcomes: Vec::new(),
-        outcome_keys: HashSet::new(),
+        outcome_keys: HashSet::default(),
         imprecise: false,
     };
     run.run();

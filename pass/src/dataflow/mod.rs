@@ -130,7 +130,7 @@ fn check_routine(
     for &kind in &role.holds_on_entry {
         let key = LockKey::Global(kind);
         let acquired = Trace::default().push(Step::EntryHolding { func: routine.func, kind });
-        entry.add_held(Held { key, kind, handle: None, acquired });
+        entry.add_held(Held { key, kind, handle: None, acquired, count: state::Count::one() });
         entry.touch(key, kind);
     }
     let params = cx.functions[routine.func as usize].param_count;
@@ -156,7 +156,7 @@ fn check_routine(
         let exit = summary.outcomes[outcome].exit;
         // One report per rule at this return, naming every lock it holds.
         let mut by_rule: Vec<(usize, Vec<&Held>)> = Vec::new();
-        for held in held_at_exit::check(&state.held) {
+        for held in held_at_exit::check(&state.held).filter(|h| h.count.certainly_held()) {
             let Some(rule) = cx.rules.owner(Check::HeldAtExit, held.kind, cx.model) else {
                 continue;
             };

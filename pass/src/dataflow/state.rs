@@ -29,6 +29,50 @@ pub struct Held {
     pub handle: Option<PathId>,
     /// The path to the acquisition (its last step is the acquire).
     pub acquired: Trace,
+    /// How many times it is held: always one, except for a lock that may be
+    /// several (`Locks[i]`), where each element taken counts.
+    pub count: Count,
+}
+
+/// Acquisitions of a lock that may be several locks (an array element picked
+/// by a variable index): counted exactly up to a few, then only known to be
+/// at least one, and after releasing from there, unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Count {
+    Exact(u8),
+    /// At least one.
+    Many,
+    /// Maybe none: nothing may be reported from it.
+    Unknown,
+}
+
+impl Count {
+    const COUNTED: u8 = 4;
+
+    pub fn one() -> Count {
+        Count::Exact(1)
+    }
+
+    pub fn acquired_again(self) -> Count {
+        match self {
+            Count::Exact(n) if n < Count::COUNTED => Count::Exact(n + 1),
+            _ => Count::Many,
+        }
+    }
+
+    /// After one release: `None` when nothing is held any more.
+    pub fn released_once(self) -> Option<Count> {
+        match self {
+            Count::Exact(n) if n > 1 => Some(Count::Exact(n - 1)),
+            Count::Exact(_) => None,
+            Count::Many | Count::Unknown => Some(Count::Unknown),
+        }
+    }
+
+    /// Held for sure (reportable at a routine's exit).
+    pub fn certainly_held(self) -> bool {
+        !matches!(self, Count::Unknown)
+    }
 }
 
 /// One step of a witness path, for the notes of a report.
@@ -55,11 +99,14 @@ pub enum Step {
         to: Option<LocId>,
     },
     /// A call; `inner` is the path inside the callee that matters.
+    /// `returned`: the path went on after the call (else the event the
+    /// trace leads to is inside it).
     Call {
         func: FuncId,
         loc: Option<LocId>,
         callee: FuncId,
         inner: Trace,
+        returned: bool,
     },
     /// Entry of a routine that starts holding a lock (a cancel routine).
     EntryHolding {
@@ -146,6 +193,9 @@ pub struct State {
     pub touched: Vec<(LockKey, KindId)>,
     /// Facts about tracked values along these paths.
     pub facts: Facts,
+    /// Locks a release through a may-alias pointer was taken to release: a
+    /// later release of them is not reported (it would rest on a guess).
+    pub maybe_released: Vec<LockKey>,
     /// Rules that already reported on these paths (no follow-on reports).
     pub muted: u64,
     /// Merged beyond the per-point bound: reports depending on it are dropped.
@@ -157,8 +207,9 @@ pub struct State {
 /// The part of a state that keeps paths apart: states with equal keys merge.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StateKey {
-    held: Vec<(LockKey, KindId, Option<PathId>)>,
+    held: Vec<(LockKey, KindId, Option<PathId>, Count)>,
     touched: Vec<(LockKey, KindId)>,
+    maybe_released: Vec<LockKey>,
     muted: u64,
     imprecise: bool,
 }
@@ -166,8 +217,9 @@ pub struct StateKey {
 impl State {
     pub fn key(&self) -> StateKey {
         StateKey {
-            held: self.held.iter().map(|h| (h.key, h.kind, h.handle)).collect(),
+            held: self.held.iter().map(|h| (h.key, h.kind, h.handle, h.count)).collect(),
             touched: self.touched.clone(),
+            maybe_released: self.maybe_released.clone(),
             muted: self.muted,
             imprecise: self.imprecise,
         }
@@ -188,6 +240,25 @@ impl State {
     pub fn touch(&mut self, key: LockKey, kind: KindId) {
         if let Err(at) = self.touched.binary_search_by_key(&key, |(k, _)| *k) {
             self.touched.insert(at, (key, kind));
+        }
+    }
+
+    /// A held lock was removed by a release that may not have been its.
+    pub fn maybe_release(&mut self, key: LockKey) {
+        if let Err(at) = self.maybe_released.binary_search(&key) {
+            self.maybe_released.insert(at, key);
+        }
+    }
+
+    /// Whether a lock may already have been released (and so a release of it
+    /// must not be reported); forgets it.
+    pub fn take_maybe_released(&mut self, key: LockKey) -> bool {
+        match self.maybe_released.binary_search(&key) {
+            Ok(at) => {
+                self.maybe_released.remove(at);
+                true
+            }
+            Err(_) => false,
         }
     }
 

@@ -45,8 +45,10 @@ pub type Requires = Vec<(u32, Fact)>;
 
 #[derive(Debug, Clone)]
 pub enum EffectKind {
-    /// Acquires `lock`: a double acquire if the caller holds it.
-    Acquire { lock: LockKey },
+    /// Acquires `lock`: a double acquire if the caller holds it, or if the
+    /// caller names it like one of `while_holding` (locks this function
+    /// holds at that point, with where it acquired them).
+    Acquire { lock: LockKey, while_holding: Vec<(LockKey, Option<LocId>)> },
     /// Releases `lock`: a release of a lock not held unless the caller holds it.
     Release { lock: LockKey },
     /// Makes forbidden call `call`: a defect if the caller holds any lock
@@ -120,7 +122,11 @@ pub type EffectKey = (u8, Vec<LockKey>, usize, FuncId, Option<LocId>, Requires);
 
 pub fn effect_key(e: &Effect) -> EffectKey {
     match &e.effect {
-        EffectKind::Acquire { lock } => (0, vec![*lock], 0, e.func, e.site, e.requires.clone()),
+        EffectKind::Acquire { lock, while_holding } => {
+            let mut keys = vec![*lock];
+            keys.extend(while_holding.iter().map(|(k, _)| *k));
+            (0, keys, 0, e.func, e.site, e.requires.clone())
+        }
         EffectKind::Release { lock } => (1, vec![*lock], 0, e.func, e.site, e.requires.clone()),
         EffectKind::ForbiddenCall { call, excluded } => {
             (2, excluded.clone(), *call, e.func, e.site, e.requires.clone())

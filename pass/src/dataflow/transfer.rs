@@ -5,10 +5,10 @@
 //! effects), and for applying a summary at a call site or at a routine's
 //! entry (`Mode::Routine`: the entry state is known, every verdict is final).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::conditions::Fact;
-use super::state::{Held, LockKey, State, Step, Trace};
+use super::state::{Count, Held, LockKey, State, Step, Trace};
 use super::summary::{Effect, EffectKey, EffectKind, Outcome, Requires, Summary, Violation, effect_key};
 use crate::alias::may_alias;
 use crate::checks::{Check, Verdict, call_while_held, double_acquire, release_not_held};
@@ -88,6 +88,18 @@ pub struct Transfer<'a> {
     pub collected: &'a mut Collected,
     /// Conditions on the function's parameters on the current path.
     pub requires: Requires,
+}
+
+/// Where the last acquire of a trace happened (through calls).
+fn acquire_site(trace: &Trace) -> Option<LocId> {
+    let mut step = trace.last().cloned();
+    while let Some(Step::Call { inner, .. }) = step {
+        step = inner.last().cloned();
+    }
+    match step {
+        Some(Step::Acquire { loc, .. }) => loc,
+        _ => None,
+    }
 }
 
 impl Transfer<'_> {
@@ -206,7 +218,16 @@ impl Transfer<'_> {
                 return false;
             }
             Verdict::DependsOnCaller => {
-                self.effect(st, EffectKind::Acquire { lock: key }, kind, self.func, loc, trace.clone());
+                // What this function already holds that a caller could also
+                // name: passing the same lock twice makes this acquire a
+                // double acquire at that call.
+                let while_holding = st
+                    .held
+                    .iter()
+                    .filter(|h| h.key != key && self.nameable(h.key))
+                    .map(|h| (h.key, acquire_site(&h.acquired)))
+                    .collect();
+                self.effect(st, EffectKind::Acquire { lock: key, while_holding }, kind, self.func, loc, trace.clone());
             }
             Verdict::Fine => {}
         }
@@ -214,7 +235,12 @@ impl Transfer<'_> {
             st.touch(key, kind);
         }
         st.trace = trace.clone();
-        st.add_held(Held { key, kind, handle, acquired: trace });
+        if let Some(h) = st.held.iter_mut().find(|h| h.key == key) {
+            // A lock that may be several (`Locks[i]`): one more element held.
+            h.count = h.count.acquired_again();
+            return true;
+        }
+        st.add_held(Held { key, kind, handle, acquired: trace, count: Count::one() });
         true
     }
 
@@ -225,7 +251,7 @@ impl Transfer<'_> {
             st.touch(key, kind);
         }
         st.trace = trace.clone();
-        st.add_held(Held { key, kind, handle: None, acquired: trace });
+        st.add_held(Held { key, kind, handle: None, acquired: trace, count: Count::one() });
     }
 
     pub fn release(&mut self, st: &mut State, key: LockKey, kind: KindId, loc: Option<LocId>) {
@@ -256,8 +282,21 @@ impl Transfer<'_> {
     ) {
         match verdict {
             release_not_held::Released::Held(i) => {
-                st.held.remove(i);
+                match st.held[i].count.released_once() {
+                    Some(count) => st.held[i].count = count,
+                    None => {
+                        st.held.remove(i);
+                    }
+                }
                 st.trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });
+            }
+            release_not_held::Released::MaybeHeld(i) => {
+                let released = st.held.remove(i);
+                st.maybe_release(released.key);
+                st.trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });
+            }
+            release_not_held::Released::Not(Verdict::Defect { .. }) if st.take_maybe_released(key) => {
+                // A release through a may-alias pointer may have been this one's.
             }
             release_not_held::Released::Not(Verdict::DependsOnCaller) => {
                 let trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });
@@ -295,11 +334,13 @@ impl Transfer<'_> {
 
     // ----- calls -----
 
-    fn wrap(&self, st: &State, callee: FuncId, call: &CallSite, inner: &Trace) -> Trace {
+    /// `st`'s trace followed by the callee's `inner` trace: inside the call,
+    /// or, when `returned`, through it.
+    fn wrap(&self, st: &State, callee: FuncId, call: &CallSite, inner: &Trace, returned: bool) -> Trace {
         if call.top_level {
             return inner.steps().into_iter().fold(st.trace.clone(), |t, s| t.push(s));
         }
-        st.trace.push(Step::Call { func: self.func, loc: call.loc, callee, inner: inner.clone() })
+        st.trace.push(Step::Call { func: self.func, loc: call.loc, callee, inner: inner.clone(), returned })
     }
 
     fn compatible(requires: &Requires, call: &CallSite) -> bool {
@@ -323,20 +364,52 @@ impl Transfer<'_> {
             if !Self::compatible(&e.requires, call) {
                 continue;
             }
-            let trace = self.wrap(&st, callee, call, &e.trace);
+            let trace = self.wrap(&st, callee, call, &e.trace, false);
             match &e.effect {
-                EffectKind::Acquire { lock } => {
+                EffectKind::Acquire { lock, while_holding } => {
                     let Some(m) = self.map_key(callee, *lock, call) else {
                         continue;
                     };
+                    // Two of the callee's locks that are one lock here.
+                    let twice = while_holding.iter().find(|(other, _)| self.map_key(callee, *other, call) == Some(m));
+                    if let Some((_, first)) = twice
+                        && !self.several(m)
+                    {
+                        let first =
+                            Trace::default().push(Step::Acquire { func: e.func, loc: *first, lock: m, kind: e.kind });
+                        let related = vec![self.wrap(&st, callee, call, &first, false)];
+                        self.report(&mut st, Check::DoubleAcquire, e.kind, Some(*lock), e.func, e.site, trace, related);
+                        alive = false;
+                        continue;
+                    }
                     match double_acquire::check(&st.held, m, self.several(m), self.caller_may_hold(&st, m)) {
                         Verdict::Defect { kind, related } => {
                             let related = related.into_iter().collect();
-                            self.report(&mut st, Check::DoubleAcquire, kind, Some(m), e.func, e.site, trace, related);
+                            self.report(
+                                &mut st,
+                                Check::DoubleAcquire,
+                                kind,
+                                Some(*lock),
+                                e.func,
+                                e.site,
+                                trace,
+                                related,
+                            );
                             alive = false;
                         }
                         Verdict::DependsOnCaller => {
-                            self.effect(&st, EffectKind::Acquire { lock: m }, e.kind, e.func, e.site, trace);
+                            let while_holding = while_holding
+                                .iter()
+                                .filter_map(|(other, at)| self.map_key(callee, *other, call).map(|o| (o, *at)))
+                                .collect();
+                            self.effect(
+                                &st,
+                                EffectKind::Acquire { lock: m, while_holding },
+                                e.kind,
+                                e.func,
+                                e.site,
+                                trace,
+                            );
                         }
                         Verdict::Fine => {}
                     }
@@ -356,8 +429,19 @@ impl Transfer<'_> {
                     }
                     if caller_may_hold {
                         self.effect(&st, EffectKind::Release { lock: m }, e.kind, e.func, e.site, trace);
+                    } else if st.maybe_released.contains(&m) {
+                        // An earlier release through a may-alias pointer may have been its.
                     } else {
-                        self.report(&mut st, Check::ReleaseNotHeld, e.kind, Some(m), e.func, e.site, trace, Vec::new());
+                        self.report(
+                            &mut st,
+                            Check::ReleaseNotHeld,
+                            e.kind,
+                            Some(*lock),
+                            e.func,
+                            e.site,
+                            trace,
+                            Vec::new(),
+                        );
                     }
                 }
                 EffectKind::ForbiddenCall { call: forbidden, excluded } => {
@@ -396,8 +480,8 @@ impl Transfer<'_> {
                 continue;
             }
             let mut v = v.clone();
-            v.trace = self.wrap(&st, callee, call, &v.trace);
-            v.related = v.related.iter().map(|r| self.wrap(&st, callee, call, r)).collect();
+            v.trace = self.wrap(&st, callee, call, &v.trace, false);
+            v.related = v.related.iter().map(|r| self.wrap(&st, callee, call, r, false)).collect();
             if let Some(lock) = v.lock {
                 v.lock = self.map_key(callee, lock, call).or(Some(lock));
             }
@@ -423,20 +507,24 @@ impl Transfer<'_> {
                 continue;
             };
             let paths = &*self.paths;
-            let found = match m {
+            let same = match m {
                 LockKey::Handle(h) => s.held.iter().rposition(|x| x.handle == Some(h)),
-                _ => s
-                    .held
-                    .iter()
-                    .rposition(|x| x.key == m)
-                    .or_else(|| s.held.iter().rposition(|x| x.kind == kind && may_alias(paths, x.key, m))),
+                _ => s.held.iter().rposition(|x| x.key == m),
             };
-            match found {
-                Some(i) => {
-                    s.held.remove(i);
+            let aliased = || s.held.iter().rposition(|x| x.kind == kind && may_alias(paths, x.key, m));
+            match (same, same.is_none().then(aliased).flatten()) {
+                (Some(i), _) => match s.held[i].count.released_once() {
+                    Some(count) => s.held[i].count = count,
+                    None => {
+                        s.held.remove(i);
+                    }
+                },
+                (None, Some(i)) => {
+                    let released = s.held.remove(i);
+                    s.maybe_release(released.key);
                 }
-                None if self.caller_may_hold(&s, m) => s.touch(m, kind),
-                None => {}
+                (None, None) if self.caller_may_hold(&s, m) => s.touch(m, kind),
+                (None, None) => {}
             }
         }
         for h in &o.held {
@@ -449,15 +537,15 @@ impl Transfer<'_> {
             if self.nameable(key) {
                 s.touch(key, h.kind);
             }
-            let acquired = self.wrap(before, callee, call, &h.acquired);
-            s.add_held(Held { key, kind: h.kind, handle, acquired });
+            let acquired = self.wrap(before, callee, call, &h.acquired, true);
+            s.add_held(Held { key, kind: h.kind, handle, acquired, count: h.count });
         }
         s.muted |= o.muted;
         s.imprecise |= o.imprecise;
         if let (Some(result), Some(ret)) = (call.result, o.ret) {
             s.facts.set(result, ret);
         }
-        s.trace = self.wrap(before, callee, call, &o.trace);
+        s.trace = self.wrap(before, callee, call, &o.trace, true);
         s
     }
 }

@@ -2,12 +2,12 @@
 //! pointers (`&ext->ReadLock`, `g_QueueLock`), read from DILocations, debug
 //! variable records and DI struct types.
 
-use std::collections::HashMap;
-
 use llvm_sys::debuginfo::LLVMMetadataKind as Kind;
 use llvm_sys::prelude::LLVMContextRef;
+use rustc_hash::FxHashMap as HashMap;
 
-use super::SourceLoc;
+/// A location before interning: (file id, line, column).
+pub(super) type LocKey = (u32, u32, u32);
 use crate::ir::llvm::{Metadata, Module, Opcode, Value};
 
 const DW_TAG_ARRAY_TYPE: u16 = 0x01;
@@ -67,7 +67,9 @@ pub(super) struct DebugInfo {
     context: LLVMContextRef,
     is_api: Box<dyn Fn(&str) -> bool>,
     scope_subprogram: HashMap<Metadata, Option<String>>,
-    scope_files: HashMap<Metadata, Option<(String, String)>>,
+    scope_files: HashMap<Metadata, Option<u32>>,
+    files: Vec<(String, String)>,
+    file_ids: HashMap<(String, String), u32>,
     variables: HashMap<Value, Variable>,
     global_types: HashMap<Value, Option<Metadata>>,
     structs_by_name: HashMap<String, Metadata>,
@@ -82,12 +84,14 @@ impl DebugInfo {
         let mut di = DebugInfo {
             context: module.context(),
             is_api,
-            scope_subprogram: HashMap::new(),
-            scope_files: HashMap::new(),
-            variables: HashMap::new(),
-            global_types: HashMap::new(),
-            structs_by_name: HashMap::new(),
-            members: HashMap::new(),
+            scope_subprogram: HashMap::default(),
+            scope_files: HashMap::default(),
+            files: Vec::new(),
+            file_ids: HashMap::default(),
+            variables: HashMap::default(),
+            global_types: HashMap::default(),
+            structs_by_name: HashMap::default(),
+            members: HashMap::default(),
         };
         for global in module.globals() {
             let ty = global_variable_type(global, di.context);
@@ -165,43 +169,70 @@ impl DebugInfo {
 
     // ----- locations -----
 
-    pub(super) fn location(&mut self, inst: Value) -> Option<SourceLoc> {
-        let mut loc = inst.debug_loc()?;
+    /// An instruction's location as frames, innermost first: each frame's
+    /// (file id, line, column) (see `file`) and, when the frame was inlined,
+    /// the name of the inlined function; the next frame is its call site.
+    /// Frames inside API wrappers are left out: such a location is the
+    /// user's call of the wrapper.
+    pub(super) fn frames(&mut self, inst: Value) -> Vec<(LocKey, Option<String>)> {
+        let mut frames = Vec::new();
+        let Some(mut loc) = inst.debug_loc() else { return frames };
         if !matches!(loc.kind(), Kind::LLVMDILocationMetadataKind) {
-            return None;
+            return frames;
         }
+        let mut skipping_wrappers = true;
         for _ in 0..MAX_DEPTH {
-            let Some(outer) = loc.location_inlined_at() else {
+            let Some(scope) = loc.location_scope() else { break };
+            let outer = loc.location_inlined_at();
+            let name = if outer.is_some() { self.subprogram_name(scope) } else { None };
+            if let Some(o) = outer
+                && skipping_wrappers
+                && name.as_deref().is_some_and(|n| (self.is_api)(n))
+            {
+                loc = o;
+                continue;
+            }
+            skipping_wrappers = false;
+            let line = loc.location_line();
+            let Some(file) = self.file_of(scope).filter(|_| line != 0) else {
+                // A frame without a line: nothing to point at from here out.
+                frames.clear();
                 break;
             };
-            let scope = loc.location_scope()?;
-            let wrapper = self.subprogram_name(scope).is_some_and(|name| (self.is_api)(&name));
-            if !wrapper {
-                break;
+            frames.push(((file, line, loc.location_column()), name));
+            match outer {
+                Some(o) => loc = o,
+                None => break,
             }
-            loc = outer;
         }
-        let line = loc.location_line();
-        if line == 0 {
-            return None;
-        }
-        let scope = loc.location_scope()?;
-        let (file, directory) = self.file_of(scope)?;
-        Some(SourceLoc { file, directory, line, column: loc.location_column() })
+        frames
     }
 
-    pub(super) fn function_location(&mut self, function: Value) -> Option<SourceLoc> {
+    /// (file name, compilation directory) of a file id.
+    pub(super) fn file(&self, id: u32) -> &(String, String) {
+        &self.files[id as usize]
+    }
+
+    pub(super) fn function_location(&mut self, function: Value) -> Option<LocKey> {
         let sp = function.subprogram()?;
-        let (file, directory) = self.file_of(sp)?;
-        Some(SourceLoc { file, directory, line: sp.subprogram_line(), column: 0 })
+        let file = self.file_of(sp)?;
+        Some((file, sp.subprogram_line(), 0))
     }
 
-    fn file_of(&mut self, scope: Metadata) -> Option<(String, String)> {
+    fn file_of(&mut self, scope: Metadata) -> Option<u32> {
         if let Some(cached) = self.scope_files.get(&scope) {
-            return cached.clone();
+            return *cached;
         }
-        let file = scope.scope_file();
-        self.scope_files.insert(scope, file.clone());
+        let file = scope.scope_file().map(|f| match self.file_ids.get(&f) {
+            Some(&id) => id,
+            None => {
+                let id = self.files.len() as u32;
+                self.files.push(f.clone());
+                self.file_ids.insert(f, id);
+                id
+            }
+        });
+        self.scope_files.insert(scope, file);
         file
     }
 
@@ -261,6 +292,8 @@ impl DebugInfo {
 
     /// Records struct definitions reachable from `ty`, so a struct named only
     /// by an LLVM type (-O0 `%struct._DEVICE_EXTENSION`) can be found.
+    /// `depth` counts pointers followed (a few: the types a driver reaches),
+    /// not nesting (anonymous unions inside `_IRP` lie deep).
     fn index_type(&mut self, ty: Metadata, depth: usize) {
         if depth > 4 {
             return;
@@ -287,10 +320,10 @@ impl DebugInfo {
                 if t.tag() == DW_TAG_ARRAY_TYPE
                     && let Some(base) = t.operand(self.context, BASE_TYPE)
                 {
-                    self.index_type(base, depth + 1);
+                    self.index_type(base, depth);
                 }
                 for m in member_types {
-                    self.index_type(m, depth + 1);
+                    self.index_type(m, depth);
                 }
             }
             _ => {}

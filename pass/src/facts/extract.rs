@@ -1,11 +1,10 @@
 //! IR -> facts: one walk over every defined function.
 
-use std::collections::HashMap;
-
 use llvm_sys::prelude::LLVMModuleRef;
 use llvm_sys::target::LLVMTargetDataRef;
+use rustc_hash::FxHashMap as HashMap;
 
-use super::debuginfo::{DebugInfo, GepOffset};
+use super::debuginfo::{DebugInfo, GepOffset, LocKey};
 use super::*;
 use crate::ir::llvm::{self, IntPredicate, Opcode, TypeKind, Value};
 use crate::ir::names;
@@ -30,10 +29,10 @@ pub fn extract(module: LLVMModuleRef, rules: &RulePack) -> ModuleFacts {
         module,
         layout: module.data_layout(),
         facts: ModuleFacts { pointer_bytes: module.pointer_bytes(), ..Default::default() },
-        func_ids: HashMap::new(),
+        func_ids: HashMap::default(),
         defined: Vec::new(),
         di: DebugInfo::new(module, Box::new(move |name| api_names.contains(name))),
-        loc_index: HashMap::new(),
+        loc_index: HashMap::default(),
         sources: Default::default(),
     };
     ex.run();
@@ -51,7 +50,7 @@ struct Extractor<'r> {
     facts: ModuleFacts,
     func_ids: HashMap<Value, FuncId>,
     di: DebugInfo,
-    loc_index: HashMap<SourceLoc, LocId>,
+    loc_index: HashMap<(LocKey, Option<LocId>), LocId>,
     sources: super::source::Sources,
 }
 
@@ -61,7 +60,7 @@ impl Extractor<'_> {
         for f in &functions {
             let symbol = f.name();
             let name = names::normalize(&symbol).to_string();
-            let loc = self.di.function_location(*f).map(|l| self.intern_loc(l));
+            let loc = self.di.function_location(*f).map(|l| self.intern_loc(l, None));
             self.func_ids.insert(*f, self.facts.functions.len() as FuncId);
             self.defined.push(!f.is_declaration());
             self.facts.functions.push(Function {
@@ -86,19 +85,30 @@ impl Extractor<'_> {
         }
     }
 
-    fn intern_loc(&mut self, loc: SourceLoc) -> LocId {
-        if let Some(&id) = self.loc_index.get(&loc) {
+    /// One id per (position, inline context): the same line inlined at two
+    /// call sites is two locations, each knowing the call it sits in.
+    fn intern_loc(&mut self, key: LocKey, inlined: Option<(String, LocId)>) -> LocId {
+        let call = inlined.as_ref().map(|(_, c)| *c);
+        if let Some(&id) = self.loc_index.get(&(key, call)) {
             return id;
         }
         let id = self.facts.locs.len() as LocId;
-        self.facts.locs.push(loc.clone());
-        self.loc_index.insert(loc, id);
+        let (file, directory) = self.di.file(key.0).clone();
+        let inlined = inlined.map(|(function, call)| Inlined { function: names::display(&function), call });
+        self.facts.locs.push(SourceLoc { file, directory, line: key.1, column: key.2, inlined });
+        self.loc_index.insert((key, call), id);
         id
     }
 
     fn location(&mut self, inst: Value) -> Option<LocId> {
-        let loc = self.di.location(inst)?;
-        Some(self.intern_loc(loc))
+        let frames = self.di.frames(inst);
+        let mut call: Option<LocId> = None;
+        // Outermost first: each frame's call site is interned before it.
+        for (key, inlined_function) in frames.into_iter().rev() {
+            let context = call.zip(inlined_function).map(|(c, f)| (f, c));
+            call = Some(self.intern_loc(key, context));
+        }
+        call
     }
 
     /// The functions a pointer may hold when it is a phi or select of
@@ -263,6 +273,41 @@ fn gep_offset_of(value: Value, layout: LLVMTargetDataRef) -> Option<GepOffset> {
     is_gep.then(|| gep_steps(value, layout).1)
 }
 
+/// Whether a stack slot's address escapes: anything but loads from it,
+/// stores to it, and GEPs or casts of it. Collects (address, stored value)
+/// of the stores into it.
+fn slot_escapes(slot: Value, stores: &mut Vec<(Value, Value)>) -> bool {
+    let mut pending = vec![slot];
+    let mut visited = 0;
+    while let Some(address) = pending.pop() {
+        visited += 1;
+        if visited > 256 {
+            return true;
+        }
+        for user in address.users() {
+            if !user.is_instruction() {
+                return true;
+            }
+            match user.opcode() {
+                Opcode::LLVMLoad => {}
+                Opcode::LLVMStore if user.operand(1) == address && user.operand(0) != address => {
+                    stores.push((address, user.operand(0)));
+                }
+                Opcode::LLVMGetElementPtr | Opcode::LLVMBitCast | Opcode::LLVMAddrSpaceCast
+                    if user.operand(0) == address =>
+                {
+                    pending.push(user)
+                }
+                // Lifetime markers bracket the slot; they capture nothing.
+                Opcode::LLVMCall
+                    if user.called_value().as_function().is_some_and(|f| f.name().starts_with("llvm.lifetime.")) => {}
+                _ => return true,
+            }
+        }
+    }
+    false
+}
+
 fn predicate(p: IntPredicate) -> Pred {
     match p {
         IntPredicate::LLVMIntEQ => Pred::Eq,
@@ -276,6 +321,24 @@ fn predicate(p: IntPredicate) -> Pred {
         IntPredicate::LLVMIntUGT => Pred::Ugt,
         IntPredicate::LLVMIntUGE => Pred::Uge,
     }
+}
+
+/// An integer constant, or `offsetof` written as a constant expression
+/// (`ptrtoint (gep T, null, 0, field)`), as CONTAINING_RECORD leaves it at -O0.
+fn constant_offset(v: Value, layout: LLVMTargetDataRef) -> Option<i64> {
+    if let Some(c) = v.const_int() {
+        return Some(c);
+    }
+    if !(v.is_constant_expr() && v.const_opcode() == Opcode::LLVMPtrToInt) {
+        return None;
+    }
+    let gep = v.operand(0);
+    if !(gep.is_constant_expr() && gep.const_opcode() == Opcode::LLVMGetElementPtr && gep.operand(0).is_null_pointer())
+    {
+        return None;
+    }
+    let (steps, offset) = gep_steps(gep, layout);
+    (!offset.variable && !steps.contains(&Step::Index)).then_some(offset.constant)
 }
 
 /// `v` without pointer/integer casts around it.
@@ -315,6 +378,8 @@ struct FunctionWalk<'a, 'r> {
     phis: Vec<(BlockId, Phi)>,
     defines: Vec<(BlockId, ValueId)>,
     path_memo: HashMap<Value, PathId>,
+    /// Stores into non-escaping stack slots, computed on first need.
+    slot_stores: Option<HashMap<PathId, (u32, Value)>>,
     next_local: u32,
     next_opaque: u32,
 }
@@ -329,14 +394,15 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             function,
             id,
             block_ids,
-            exit_only: HashMap::new(),
+            exit_only: HashMap::default(),
             blocks,
-            synthetic_returns: HashMap::new(),
+            synthetic_returns: HashMap::default(),
             values: Vec::new(),
-            value_ids: HashMap::new(),
+            value_ids: HashMap::default(),
             phis: Vec::new(),
             defines: Vec::new(),
-            path_memo: HashMap::new(),
+            path_memo: HashMap::default(),
+            slot_stores: None,
             next_local: 0,
             next_opaque: 0,
         }
@@ -444,15 +510,15 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             return self.block_ids[&to];
         };
         // The `return` statement is the unconditional branch into the exit,
-        // unless that branch just ends a block (`}` of an `if` falling
-        // through to the end of a void function): then the exit is the ret.
+        // unless that branch just leaves a block or loop (the `}` of an `if`,
+        // a `break`) and control falls off the end: then the exit is the ret.
         let branch = from.terminator().filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional());
         let branch_loc = branch.and_then(|b| self.ex.location(b));
-        let ends_block = branch_loc.is_some_and(|l| {
+        let falls_through = branch_loc.is_some_and(|l| {
             let loc = self.ex.facts.locs[l as usize].clone();
-            self.ex.sources.is_closing_brace(&loc) == Some(true)
+            self.ex.sources.falls_through(&loc) == Some(true)
         });
-        let loc = branch_loc.filter(|_| !ends_block).or_else(|| self.ex.location(ret));
+        let loc = branch_loc.filter(|_| !falls_through).or_else(|| self.ex.location(ret));
         let id = self.blocks.len() as BlockId;
         self.blocks.push(Some(Block {
             loc,
@@ -477,7 +543,7 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         if bare_branch {
             return None;
         }
-        let mut values: HashMap<Value, Value> = HashMap::new();
+        let mut values: HashMap<Value, Value> = HashMap::default();
         let (mut pred, mut block) = (from, to);
         for _ in 0..8 {
             if !self.is_exit_only(block) {
@@ -742,8 +808,17 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                 self.ex.facts.paths.extend(base, &steps)
             }
             Opcode::LLVMBitCast | Opcode::LLVMAddrSpaceCast => self.path(v.operand(0), depth + 1),
+            // CONTAINING_RECORD computes on integers: inttoptr(ptrtoint(p) - offset).
+            Opcode::LLVMIntToPtr => match self.integer_path(v.operand(0), depth + 1) {
+                Some(path) => path,
+                None => self.opaque(),
+            },
             Opcode::LLVMLoad if v.is_instruction() => {
                 let from = self.path(v.operand(0), depth + 1);
+                // A local slot stored once holds that value: the load is in its class.
+                if let Some(stored) = self.single_store(from) {
+                    return self.path(stored, depth + 1);
+                }
                 self.ex.facts.paths.append(from, Step::Load)
             }
             Opcode::LLVMAlloca if v.is_instruction() => {
@@ -778,6 +853,72 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                 common.unwrap_or(placeholder)
             }
             _ => self.opaque(),
+        }
+    }
+
+    /// The value stored to a location in one of this function's stack slots,
+    /// when the slot does not escape (only loaded and stored, directly or
+    /// through GEPs and casts) and that location is stored exactly once.
+    fn single_store(&mut self, location: PathId) -> Option<Value> {
+        if !matches!(self.ex.facts.paths.get(location).root, Root::Local(..)) {
+            return None;
+        }
+        if self.slot_stores.is_none() {
+            self.slot_stores = Some(self.scan_slots());
+        }
+        match self.slot_stores.as_ref()?.get(&location) {
+            Some(&(1, value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Stores into the function's non-escaping stack slots: location ->
+    /// (number of stores, a stored value).
+    fn scan_slots(&mut self) -> HashMap<PathId, (u32, Value)> {
+        let mut stores: HashMap<PathId, (u32, Value)> = HashMap::default();
+        let slots: Vec<Value> = self
+            .function
+            .blocks()
+            .flat_map(|b| b.instructions())
+            .filter(|i| i.opcode() == Opcode::LLVMAlloca)
+            .collect();
+        for slot in slots {
+            let mut found = Vec::new();
+            if slot_escapes(slot, &mut found) {
+                continue;
+            }
+            for (address, value) in found {
+                let location = self.path(address, 0);
+                let entry = stores.entry(location).or_insert((0, value));
+                entry.0 += 1;
+            }
+        }
+        stores
+    }
+
+    /// The pointer an integer holds when it is a pointer plus or minus a
+    /// constant: `ptrtoint(p)`, `x + C`, `x - C`.
+    fn integer_path(&mut self, v: Value, depth: usize) -> Option<PathId> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let offset_by = |walk: &mut Self, base: Value, delta: i64| {
+            let path = walk.integer_path(base, depth + 1)?;
+            Some(walk.ex.facts.paths.append(path, Step::Offset(delta)))
+        };
+        match opcode_of(v)? {
+            Opcode::LLVMPtrToInt => Some(self.path(v.operand(0), depth + 1)),
+            Opcode::LLVMAdd => {
+                match (constant_offset(v.operand(0), self.ex.layout), constant_offset(v.operand(1), self.ex.layout)) {
+                    (_, Some(c)) => offset_by(self, v.operand(0), c),
+                    (Some(c), _) => offset_by(self, v.operand(1), c),
+                    _ => None,
+                }
+            }
+            Opcode::LLVMSub => {
+                offset_by(self, v.operand(0), constant_offset(v.operand(1), self.ex.layout)?.checked_neg()?)
+            }
+            _ => None,
         }
     }
 

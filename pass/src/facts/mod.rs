@@ -33,6 +33,16 @@ pub struct SourceLoc {
     pub directory: String,
     pub line: u32,
     pub column: u32,
+    /// Set when the position lies in a function the compiler inlined.
+    pub inlined: Option<Inlined>,
+}
+
+/// A location's inline context: the source function it belongs to and the
+/// call that function was inlined at (itself possibly inlined further).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Inlined {
+    pub function: String,
+    pub call: LocId,
 }
 
 impl SourceLoc {

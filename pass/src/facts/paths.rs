@@ -8,7 +8,7 @@
 //! reached through any spelling and any optimisation level is one path.
 //! Paths are interned: equal paths have equal ids.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::FuncId;
 
@@ -49,6 +49,8 @@ pub struct Paths {
     names: Vec<Option<String>>,
     pub globals: Vec<String>,
     global_index: HashMap<String, u32>,
+    /// `append` results, so that extending a known path allocates nothing.
+    appended: HashMap<(PathId, Step), PathId>,
 }
 
 impl Paths {
@@ -94,21 +96,19 @@ impl Paths {
 
     /// `base` followed by `step`, with offsets folded.
     pub fn append(&mut self, base: PathId, step: Step) -> PathId {
+        if let Some(&id) = self.appended.get(&(base, step)) {
+            return id;
+        }
         let mut path = self.get(base).clone();
         push_step(&mut path.steps, step);
-        self.intern(path)
+        let id = self.intern(path);
+        self.appended.insert((base, step), id);
+        id
     }
 
     /// `base` followed by all of `steps`.
     pub fn extend(&mut self, base: PathId, steps: &[Step]) -> PathId {
-        if steps.is_empty() {
-            return base;
-        }
-        let mut path = self.get(base).clone();
-        for &step in steps {
-            push_step(&mut path.steps, step);
-        }
-        self.intern(path)
+        steps.iter().fold(base, |path, &step| self.append(path, step))
     }
 
     pub fn name(&self, id: PathId) -> Option<&str> {

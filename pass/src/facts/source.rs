@@ -1,5 +1,6 @@
 //! The driver's source text, read on demand, for the one question debug
-//! info cannot answer: whether a location is a closing brace.
+//! info cannot answer: whether a branch into a function's exit is a `return`
+//! statement or control falling off the end.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,11 +13,11 @@ pub(super) struct Sources {
 }
 
 impl Sources {
-    /// Whether `loc` points at a `}`: an unconditional branch located there
-    /// ends a block (control falls out of an `if` into the function's exit)
-    /// and is not a `return` statement. `None` when the source is not
-    /// available.
-    pub(super) fn is_closing_brace(&mut self, loc: &SourceLoc) -> Option<bool> {
+    /// Whether `loc` points at a `}`, `break` or `continue`: an
+    /// unconditional branch located there leaves a block or loop (control
+    /// then falls off the end of the function) and is not a `return`
+    /// statement. `None` when the source is not available.
+    pub(super) fn falls_through(&mut self, loc: &SourceLoc) -> Option<bool> {
         let path = loc.path();
         let lines = self
             .files
@@ -25,6 +26,10 @@ impl Sources {
             .as_ref()?;
         let line = lines.get((loc.line as usize).checked_sub(1)?)?;
         let column = (loc.column as usize).checked_sub(1)?;
-        Some(line.get(column..)?.trim_start().starts_with('}'))
+        let text = line.get(column..)?.trim_start();
+        let keyword = |k: &str| {
+            text.strip_prefix(k).is_some_and(|rest| !rest.starts_with(|c: char| c == '_' || c.is_alphanumeric()))
+        };
+        Some(text.starts_with('}') || keyword("break") || keyword("continue"))
     }
 }

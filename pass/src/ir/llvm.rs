@@ -181,6 +181,18 @@ impl Value {
     pub fn operand(self, i: u32) -> Value {
         Value(unsafe { LLVMGetOperand(self.0, i) })
     }
+    /// The instructions (and constants) that use this value.
+    pub fn users(self) -> impl Iterator<Item = Value> {
+        let mut current = unsafe { LLVMGetFirstUse(self.0) };
+        std::iter::from_fn(move || {
+            if current.is_null() {
+                return None;
+            }
+            let user = unsafe { LLVMGetUser(current) };
+            current = unsafe { LLVMGetNextUse(current) };
+            Some(Value(user))
+        })
+    }
     pub fn parent_block(self) -> Block {
         Block(unsafe { LLVMGetInstructionParent(self.0) })
     }
@@ -372,7 +384,15 @@ impl Metadata {
             return None;
         }
         let value = unsafe { LLVMMetadataAsValue(context, self.0) };
-        let mut operands = vec![std::ptr::null_mut(); count as usize];
+        // DI nodes have a dozen operands at most: no heap for the common case.
+        let mut small = [std::ptr::null_mut(); 32];
+        let mut large = Vec::new();
+        let operands: &mut [LLVMValueRef] = if count as usize <= small.len() {
+            &mut small[..count as usize]
+        } else {
+            large.resize(count as usize, std::ptr::null_mut());
+            &mut large
+        };
         unsafe { LLVMGetMDNodeOperands(value, operands.as_mut_ptr()) };
         let op = operands[i as usize];
         if op.is_null() {

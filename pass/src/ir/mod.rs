@@ -133,15 +133,22 @@ fn take_message(message: *mut std::ffi::c_char) -> String {
 /// always-inline functions (the DDK's FORCEINLINE wrappers such as
 /// WdfSpinLockAcquire or StorPortAcquireSpinLock, which clang's own pipelines
 /// inline too, so a module looks the same before and after clang's
-/// pipeline) and promotes allocas to SSA values with sroa and mem2reg, so
-/// that locals holding lock pointers, flags and status codes become SSA
-/// values and phis.
+/// pipeline) and promotes allocas to SSA values with mem2reg, so that locals
+/// holding lock pointers, flags and status codes become SSA values and phis.
 pub(crate) fn prepare(module: LLVMModuleRef) -> Result<()> {
-    let optnone = unsafe { LLVMGetEnumAttributeKindForName(c"optnone".as_ptr(), "optnone".len()) };
+    let kind = |name: &str| unsafe { LLVMGetEnumAttributeKindForName(name.as_ptr() as *const _, name.len()) };
+    let (optnone, always_inline) = (kind("optnone"), kind("alwaysinline"));
+    let mut inline = false;
     for f in llvm::Module(module).functions() {
         unsafe { LLVMRemoveEnumAttributeAtIndex(f.0, llvm_sys::LLVMAttributeFunctionIndex, optnone) };
+        let marked =
+            !unsafe { LLVMGetEnumAttributeAtIndex(f.0, llvm_sys::LLVMAttributeFunctionIndex, always_inline) }.is_null();
+        inline |= marked && !f.is_declaration();
     }
-    run_passes(module, "always-inline,function(sroa<preserve-cfg>,mem2reg)")
+    // mem2reg promotes the scalars that matter (lock pointers, flags, status
+    // codes); driver structs on the stack reach the APIs by address and stay
+    // in memory anyway, so SROA would cost more than it adds.
+    run_passes(module, if inline { "always-inline,function(mem2reg)" } else { "function(mem2reg)" })
 }
 
 fn run_passes(module: LLVMModuleRef, pipeline: &str) -> Result<()> {

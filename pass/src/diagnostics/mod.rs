@@ -6,12 +6,14 @@
 //! which branches the path took after that, and the calls from the routine
 //! down to the offending line.
 
+mod trace_notes;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::checks::Check;
-use crate::dataflow::{Finding, LockKey, Step, Taken, Trace};
+use crate::dataflow::{Finding, LockKey, Step};
 use crate::facts::{FuncId, LocId, ModuleFacts, SourceLoc};
 use crate::routines::Routine;
 use crate::rules::{RulePack, Severity};
@@ -76,8 +78,9 @@ pub fn build(
     opaque_origins: &[(FuncId, LockKey)],
 ) -> Vec<Diagnostic> {
     let writer = Writer { facts, rules, opaque_origins };
-    // (report, its (file, line, rule) key, the routines reaching it)
-    type Merged = (Diagnostic, (String, u32, String), Vec<usize>);
+    // (report, its (file, line, rule) key, the routines reaching it with
+    // where each enters the path to it)
+    type Merged = (Diagnostic, (String, u32, String), Vec<(usize, Option<LocId>)>);
     let mut out: Vec<Merged> = Vec::new();
     for finding in findings {
         let v = &finding.violation;
@@ -86,27 +89,29 @@ pub fn build(
             Some(l) => (l.file.clone(), l.line, diagnostic.rule.clone()),
             None => (diagnostic.function.clone(), 0, format!("{}:{}", diagnostic.rule, v.check.as_str())),
         };
+        let entry = (finding.routine, writer.entry_call(v).or(facts.function(routines[finding.routine].func).loc));
         match out.iter_mut().find(|(_, k, _)| *k == key) {
-            Some((_, _, others)) => {
-                if !others.contains(&finding.routine) {
-                    others.push(finding.routine);
+            Some((_, _, reached)) => {
+                if !reached.iter().any(|(r, _)| *r == finding.routine) {
+                    reached.push(entry);
                 }
             }
-            None => out.push((diagnostic, key, vec![finding.routine])),
+            None => out.push((diagnostic, key, vec![entry])),
         }
     }
     let mut diagnostics: Vec<Diagnostic> = out
         .into_iter()
         .map(|(mut d, _, reached)| {
-            if reached.len() > 1 {
-                let others: Vec<String> = reached[1..]
-                    .iter()
-                    .map(|&r| {
-                        let routine = &routines[r];
-                        format!("'{}' ({})", facts.function(routine.func).display, routine.describe(rules))
-                    })
-                    .collect();
-                d.notes.push(Note { message: format!("also reached from {}", others.join(", ")), location: None });
+            for &(r, entry) in &reached[1..] {
+                let routine = &routines[r];
+                d.notes.push(Note {
+                    message: format!(
+                        "also reached from {} '{}'",
+                        routine.describe(rules),
+                        facts.function(routine.func).display
+                    ),
+                    location: writer.loc(entry),
+                });
             }
             d
         })
@@ -189,25 +194,7 @@ impl Writer<'_> {
                 )
             }
         };
-        let mut notes = Vec::new();
-        for related in &v.related {
-            let mut acquisition = self.acquisition_notes(related);
-            // The same call acquired it before: a previous loop iteration.
-            if let Some(last) = acquisition.last_mut()
-                && v.check == Check::DoubleAcquire
-                && last.location.is_some()
-                && last.location == self.loc(v.site)
-            {
-                last.message.push_str(" in an earlier iteration of the loop");
-            }
-            notes.extend(acquisition);
-        }
-        notes.extend(self.branch_notes(&v.trace, &v.related));
-        if v.check != Check::HeldAtExit {
-            // The site is inside a callee: how the routine got there. (A
-            // held-at-exit site is the routine's own return.)
-            notes.extend(self.call_chain_notes(&v.trace));
-        }
+        let mut notes = trace_notes::notes(self, v);
         if v.check != Check::HeldAtExit && routine.func != v.func && !notes.iter().any(|n| n.message.starts_with("in "))
         {
             notes.push(Note {
@@ -253,123 +240,16 @@ impl Writer<'_> {
         })
     }
 
-    /// Where a lock was acquired: the calls leading to the acquire, then the acquire.
-    fn acquisition_notes(&self, trace: &Trace) -> Vec<Note> {
-        let mut notes = Vec::new();
-        let mut step = trace.last().cloned();
-        while let Some(s) = step {
-            match s {
-                Step::Call { loc, callee, inner, .. } => {
-                    notes.push(Note {
-                        message: format!("in call to '{}'", self.function_name(callee)),
-                        location: self.loc(loc),
-                    });
-                    step = inner.last().cloned();
-                }
-                Step::Acquire { loc, .. } => {
-                    let name = self.step_lock_name(&s).unwrap_or_default();
-                    notes.push(Note { message: format!("{name} acquired here"), location: self.loc(loc) });
-                    break;
-                }
-                Step::EntryHolding { func, kind } => {
-                    notes.push(Note {
-                        message: format!(
-                            "'{}' is entered holding the {} (the I/O manager calls it with the lock held)",
-                            self.function_name(func),
-                            self.kind_name(kind)
-                        ),
-                        location: self.loc(self.facts.function(func).loc),
-                    });
-                    break;
-                }
-                _ => break,
-            }
+    /// Where the routine's own code enters the path to the violation: the
+    /// call leading to it, or the outermost inlined call it sits in.
+    fn entry_call(&self, v: &crate::dataflow::Violation) -> Option<LocId> {
+        let mut loc = match v.trace.last() {
+            Some(Step::Call { loc, .. }) => *loc,
+            _ => v.site.filter(|&s| self.facts.loc(s).inlined.is_some()),
+        }?;
+        while let Some(inlined) = &self.facts.loc(loc).inlined {
+            loc = inlined.call;
         }
-        notes
-    }
-
-    /// Branches the path took after the lock was acquired, inside called
-    /// functions too.
-    fn branch_notes(&self, trace: &Trace, related: &[Trace]) -> Vec<Note> {
-        let steps = flatten(trace);
-        let start = related
-            .iter()
-            .filter_map(|r| flatten(r).pop())
-            .filter_map(|acquired| steps.iter().rposition(|s| same_step(s, &acquired)))
-            .min()
-            .map(|i| i + 1)
-            .unwrap_or(steps.len());
-        steps[start.min(steps.len())..]
-            .iter()
-            .filter_map(|s| match s {
-                Step::Branch { loc, taken, to, .. } => {
-                    // Where the path goes, in source terms: the optimiser may
-                    // have inverted the condition, so "true branch" could lie.
-                    let target =
-                        to.map(|t| self.facts.loc(t)).filter(|t| Some(t.line) != loc.map(|l| self.facts.loc(l).line));
-                    let towards = |what: &str| match (target, loc.map(|l| self.facts.loc(l))) {
-                        (Some(t), Some(here)) if t.file == here.file => format!("{what} to line {}", t.line),
-                        (Some(t), _) => format!("{what} to {}:{}", t.file, t.line),
-                        (None, _) => what.to_string(),
-                    };
-                    let message = match taken {
-                        Taken::True | Taken::False => towards("taking the branch"),
-                        Taken::Case(c) => towards(&format!("taking case {c}")),
-                        Taken::Default => towards("taking the default case"),
-                    };
-                    Some(Note { message, location: self.loc(*loc) })
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The calls from the routine down to the function containing the site.
-    fn call_chain_notes(&self, trace: &Trace) -> Vec<Note> {
-        let mut notes = Vec::new();
-        let mut step = trace.last().cloned();
-        while let Some(Step::Call { loc, callee, inner, .. }) = step {
-            notes.push(Note {
-                message: format!("in call to '{}'", self.function_name(callee)),
-                location: self.loc(loc),
-            });
-            step = inner.last().cloned();
-        }
-        notes
-    }
-}
-
-/// The steps of a trace in execution order, calls replaced by the steps
-/// inside them.
-fn flatten(trace: &Trace) -> Vec<Step> {
-    let mut out = Vec::new();
-    let mut pending: Vec<Step> = trace.steps();
-    pending.reverse();
-    while let Some(step) = pending.pop() {
-        match step {
-            Step::Call { inner, .. } => {
-                let mut inside = inner.steps();
-                inside.reverse();
-                pending.extend(inside);
-            }
-            other => out.push(other),
-        }
-        if out.len() > 4096 {
-            break;
-        }
-    }
-    out
-}
-
-/// Steps that record the same event (traces are rebuilt when mapped into a
-/// caller, so identity is by content).
-fn same_step(a: &Step, b: &Step) -> bool {
-    match (a, b) {
-        (Step::Acquire { func: f1, loc: l1, .. }, Step::Acquire { func: f2, loc: l2, .. }) => f1 == f2 && l1 == l2,
-        (Step::Call { func: f1, loc: l1, callee: c1, .. }, Step::Call { func: f2, loc: l2, callee: c2, .. }) => {
-            f1 == f2 && l1 == l2 && c1 == c2
-        }
-        (Step::EntryHolding { func: f1, .. }, Step::EntryHolding { func: f2, .. }) => f1 == f2,
-        _ => false,
+        Some(loc)
     }
 }

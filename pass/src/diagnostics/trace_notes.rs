@@ -1,0 +1,340 @@
+//! The notes of a report, in execution order: the path from the routine to
+//! the violation told as the calls it makes (calls the compiler inlined
+//! too), where the locks involved were acquired, and the branches it took.
+
+use super::{Note, Writer};
+use crate::checks::Check;
+use crate::dataflow::{Step, Taken, Trace, Violation};
+use crate::facts::{FuncId, LocId, SourceLoc};
+
+/// Branch notes per report: the newest are kept, older ones summarised.
+const MAX_BRANCH_NOTES: usize = 12;
+/// Flattened trace items looked at (traces are bounded; this bounds calls).
+const MAX_ITEMS: usize = 4096;
+
+/// A trace flattened into execution order: a call is an `Enter` followed by
+/// the items inside it, one level deeper.
+#[derive(Debug)]
+enum Item {
+    Enter { loc: Option<LocId>, callee: FuncId, depth: usize, returned: bool },
+    Leaf { step: Step, depth: usize },
+}
+
+impl Item {
+    fn depth(&self) -> usize {
+        match self {
+            Item::Enter { depth, .. } | Item::Leaf { depth, .. } => *depth,
+        }
+    }
+}
+
+fn flatten(trace: &Trace) -> Vec<Item> {
+    let mut out = Vec::new();
+    // (steps of one trace, the next one to visit, their depth)
+    let mut stack: Vec<(Vec<Step>, usize, usize)> = vec![(trace.steps(), 0, 0)];
+    while let Some(top) = stack.last_mut() {
+        let Some(step) = top.0.get(top.1).cloned() else {
+            stack.pop();
+            continue;
+        };
+        top.1 += 1;
+        let depth = top.2;
+        match step {
+            Step::Call { loc, callee, inner, returned, .. } => {
+                out.push(Item::Enter { loc, callee, depth, returned });
+                stack.push((inner.steps(), 0, depth + 1));
+            }
+            step => out.push(Item::Leaf { step, depth }),
+        }
+        if out.len() >= MAX_ITEMS {
+            break;
+        }
+    }
+    out
+}
+
+/// The calls (as item indices) that `index` lies inside, outermost first.
+fn enclosing(items: &[Item], index: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut depth = items[index].depth();
+    for i in (0..index).rev() {
+        if depth == 0 {
+            break;
+        }
+        if let Item::Enter { depth: d, .. } = items[i]
+            && d == depth - 1
+        {
+            out.push(i);
+            depth = d;
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// The calls still open at the end of the trace: the way down to the site.
+fn open_at_end(items: &[Item]) -> Vec<usize> {
+    let mut stack: Vec<usize> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        stack.truncate(item.depth());
+        if let Item::Enter { .. } = item {
+            stack.push(i);
+        }
+    }
+    // A call the path came back from is not on the way to the site.
+    let returned = stack.iter().position(|&i| matches!(items[i], Item::Enter { returned: true, .. }));
+    stack.truncate(returned.unwrap_or(stack.len()));
+    stack
+}
+
+/// Steps that record the same event (traces are rebuilt when mapped into a
+/// caller, so identity is by content).
+fn same_step(a: &Step, b: &Step) -> bool {
+    match (a, b) {
+        (Step::Acquire { func: f1, loc: l1, .. }, Step::Acquire { func: f2, loc: l2, .. }) => f1 == f2 && l1 == l2,
+        (Step::EntryHolding { func: f1, .. }, Step::EntryHolding { func: f2, .. }) => f1 == f2,
+        _ => false,
+    }
+}
+
+fn last_leaf(trace: &Trace) -> Option<Step> {
+    flatten(trace).into_iter().rev().find_map(|item| match item {
+        Item::Leaf { step, .. } => Some(step),
+        Item::Enter { .. } => None,
+    })
+}
+
+/// What one selected item says.
+enum Say {
+    Acquired { looped: bool },
+    Branch,
+    Call,
+}
+
+pub(super) fn notes(w: &Writer, v: &Violation) -> Vec<Note> {
+    let items = flatten(&v.trace);
+    let mut selected: Vec<(usize, Say)> = Vec::new();
+    let mut off_path = Vec::new();
+    // A double acquire's or a release's trace ends with the offending step:
+    // an earlier acquisition is looked for before it.
+    let ends_with_site = matches!(
+        items.last(),
+        Some(Item::Leaf { step: Step::Acquire { loc, .. } | Step::Release { loc, .. }, .. }) if *loc == v.site
+    ) && matches!(v.check, Check::DoubleAcquire | Check::ReleaseNotHeld);
+    let searchable = if ends_with_site { items.len() - 1 } else { items.len() };
+    let mut first_acquisition = None;
+    for related in &v.related {
+        let Some(acquired) = last_leaf(related) else { continue };
+        let found = items[..searchable]
+            .iter()
+            .rposition(|item| matches!(item, Item::Leaf { step, .. } if same_step(step, &acquired)));
+        match found {
+            Some(i) => {
+                // The same call, reached the same way, acquired it before: the
+                // path came round again (a loop).
+                let looped = ends_with_site
+                    && matches!(&items[i], Item::Leaf { step: Step::Acquire { loc, .. }, .. } if *loc == v.site)
+                    && call_locs(&items, i) == call_locs(&items, items.len() - 1);
+                selected.push((i, Say::Acquired { looped }));
+                first_acquisition = Some(first_acquisition.map_or(i, |f: usize| f.min(i)));
+            }
+            // Not on this path's record (it was cut short): tell it apart.
+            None => off_path.extend(acquisition_notes(w, related)),
+        }
+    }
+    // Branches after the acquisition (for a release that was never
+    // acquired, on the whole path), newest kept.
+    let start = first_acquisition.map_or(0, |i| i + 1);
+    let mut branches: Vec<usize> =
+        (start..searchable).filter(|&i| matches!(items[i], Item::Leaf { step: Step::Branch { .. }, .. })).collect();
+    branches.dedup_by(|b, a| same_branch(&items[*a], &items[*b]));
+    let abridged = branches.len().saturating_sub(MAX_BRANCH_NOTES);
+    selected.extend(branches.drain(abridged..).map(|i| (i, Say::Branch)));
+    // The calls around everything said, and those leading to the site (a
+    // held-at-exit site is the routine's own return: every call has ended).
+    let mut calls: Vec<usize> = selected.iter().flat_map(|(i, _)| enclosing(&items, *i)).collect();
+    if v.check != Check::HeldAtExit {
+        calls.extend(open_at_end(&items));
+    }
+    calls.sort_unstable();
+    calls.dedup();
+    selected.extend(calls.into_iter().map(|i| (i, Say::Call)));
+    selected.sort_by_key(|(i, _)| *i);
+
+    let mut out = off_path;
+    if abridged > 0 {
+        out.push(Note { message: format!("({abridged} earlier branches on the path are not shown)"), location: None });
+    }
+    let mut inline = InlineFrames::default();
+    for (i, say) in selected {
+        let depth = items[i].depth();
+        match (&items[i], say) {
+            (Item::Enter { loc, callee, .. }, _) => {
+                inline.enter(w, &mut out, depth, *loc);
+                out.push(Note { message: format!("in call to '{}'", w.function_name(*callee)), location: w.loc(*loc) });
+                inline.called(depth);
+            }
+            (Item::Leaf { step, .. }, Say::Acquired { looped }) => {
+                let mut note = acquisition_note(w, step);
+                if looped {
+                    note.message.push_str(" on an earlier pass through this code (the path loops back)");
+                }
+                if let Step::Acquire { loc, .. } = step {
+                    inline.enter(w, &mut out, depth, *loc);
+                }
+                out.push(note);
+            }
+            (Item::Leaf { step: Step::Branch { loc, taken, to, .. }, .. }, _) => {
+                inline.enter(w, &mut out, depth, *loc);
+                out.push(branch_note(w, *loc, *taken, *to));
+            }
+            _ => {}
+        }
+    }
+    if v.check != Check::HeldAtExit {
+        let depth = open_at_end(&items).len();
+        inline.enter(w, &mut out, depth, v.site);
+    }
+    out
+}
+
+/// The locations of the calls around item `i`.
+fn call_locs(items: &[Item], i: usize) -> Vec<Option<LocId>> {
+    enclosing(items, i)
+        .into_iter()
+        .map(|c| match items[c] {
+            Item::Enter { loc, .. } => loc,
+            Item::Leaf { .. } => None,
+        })
+        .collect()
+}
+
+fn same_branch(a: &Item, b: &Item) -> bool {
+    match (a, b) {
+        (
+            Item::Leaf { step: Step::Branch { loc: l1, taken: t1, func: f1, .. }, depth: d1 },
+            Item::Leaf { step: Step::Branch { loc: l2, taken: t2, func: f2, .. }, depth: d2 },
+        ) => l1 == l2 && t1 == t2 && f1 == f2 && d1 == d2,
+        _ => false,
+    }
+}
+
+fn acquisition_note(w: &Writer, step: &Step) -> Note {
+    match step {
+        Step::EntryHolding { func, kind } => Note {
+            message: format!(
+                "'{}' is entered holding the {} (the I/O manager calls it with the lock held)",
+                w.function_name(*func),
+                w.kind_name(*kind)
+            ),
+            location: w.loc(w.facts.function(*func).loc),
+        },
+        Step::Acquire { loc, .. } => Note {
+            message: format!("{} acquired here", w.step_lock_name(step).unwrap_or_default()),
+            location: w.loc(*loc),
+        },
+        _ => Note { message: String::new(), location: None },
+    }
+}
+
+/// Where a lock was acquired when that is not on the report's path record:
+/// the calls leading to the acquire, then the acquire.
+fn acquisition_notes(w: &Writer, trace: &Trace) -> Vec<Note> {
+    let items = flatten(trace);
+    let Some(last) = items.iter().rposition(|i| matches!(i, Item::Leaf { .. })) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut inline = InlineFrames::default();
+    for c in enclosing(&items, last) {
+        if let Item::Enter { loc, callee, depth, .. } = items[c] {
+            inline.enter(w, &mut out, depth, loc);
+            out.push(Note { message: format!("in call to '{}'", w.function_name(callee)), location: w.loc(loc) });
+            inline.called(depth);
+        }
+    }
+    if let Item::Leaf { step, depth } = &items[last] {
+        if let Step::Acquire { loc, .. } = step {
+            inline.enter(w, &mut out, *depth, *loc);
+        }
+        out.push(acquisition_note(w, step));
+    }
+    out
+}
+
+fn branch_note(w: &Writer, loc: Option<LocId>, taken: Taken, to: Option<LocId>) -> Note {
+    // Where the path goes, in source terms: the optimiser may have inverted
+    // the condition, so "true branch" could lie.
+    let here = loc.map(|l| w.facts.loc(l));
+    let target = to.map(|t| in_frame_of(w, t, loc)).filter(|t| Some(t.line) != here.map(|h| h.line));
+    let towards = |what: &str| match (target, here) {
+        (Some(t), Some(h)) if t.file == h.file => format!("{what} to line {}", t.line),
+        (Some(t), _) => format!("{what} to {}:{}", t.file, t.line),
+        (None, _) => what.to_string(),
+    };
+    let message = match taken {
+        Taken::True | Taken::False => towards("taking the branch"),
+        Taken::Case(c) => towards(&format!("taking case {c}")),
+        Taken::Default => towards("taking the default case"),
+    };
+    Note { message, location: w.loc(loc) }
+}
+
+/// How many inlined calls a location sits in.
+fn inline_depth(w: &Writer, mut loc: LocId) -> usize {
+    let mut depth = 0;
+    while let Some(inlined) = &w.facts.loc(loc).inlined {
+        loc = inlined.call;
+        depth += 1;
+    }
+    depth
+}
+
+/// `target` as seen from the frame `from` lies in: a branch into code the
+/// compiler inlined there goes to the line of the inlined call.
+fn in_frame_of<'w>(w: &'w Writer, target: LocId, from: Option<LocId>) -> &'w SourceLoc {
+    let limit = from.map_or(0, |f| inline_depth(w, f));
+    let mut current = target;
+    while inline_depth(w, current) > limit {
+        match &w.facts.loc(current).inlined {
+            Some(inlined) => current = inlined.call,
+            None => break,
+        }
+    }
+    w.facts.loc(current)
+}
+
+/// The inlined calls already told, per call depth: a location inside
+/// inlined code first gets "in call to" notes for the inlined calls not yet
+/// told on its level.
+#[derive(Default)]
+struct InlineFrames {
+    told: Vec<Vec<LocId>>,
+}
+
+impl InlineFrames {
+    fn enter(&mut self, w: &Writer, out: &mut Vec<Note>, depth: usize, loc: Option<LocId>) {
+        self.told.resize(depth + 1, Vec::new());
+        let mut chain: Vec<(LocId, &str)> = Vec::new();
+        let mut current = loc;
+        while let Some(inlined) = current.and_then(|l| w.facts.loc(l).inlined.as_ref()) {
+            chain.push((inlined.call, &inlined.function));
+            current = Some(inlined.call);
+            if chain.len() > 64 {
+                break;
+            }
+        }
+        chain.reverse();
+        let told = &mut self.told[depth];
+        let common = told.iter().zip(&chain).take_while(|(a, (b, _))| *a == b).count();
+        told.truncate(common);
+        for &(call, function) in &chain[common..] {
+            out.push(Note { message: format!("in call to '{function}'"), location: w.loc(Some(call)) });
+            told.push(call);
+        }
+    }
+
+    /// A real call was made at `depth`: the callee's frames start afresh.
+    fn called(&mut self, depth: usize) {
+        self.told.truncate(depth + 1);
+        self.told.push(Vec::new());
+    }
+}
