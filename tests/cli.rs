@@ -209,9 +209,17 @@ fn json_report_has_the_documented_shape() {
     assert_eq!(d["function"], "DispatchDeviceControl");
     assert!(d["location"]["file"].as_str().unwrap().ends_with("packet_queue.c"));
     assert!(d["location"]["line"].is_u64() && d["location"]["column"].is_u64());
-    let note = &d["notes"][0];
-    assert!(note["message"].as_str().unwrap().contains("acquired here"));
-    assert_eq!(note["location"]["line"], 123);
+    // Notes are chronological: the switch case taken, the acquire, the branch to the return.
+    let notes = d["notes"].as_array().unwrap();
+    let messages: Vec<&str> = notes.iter().map(|n| n["message"].as_str().unwrap()).collect();
+    assert_eq!(
+        notes.iter().map(|n| n["location"]["line"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [121, 123, 124],
+        "{messages:?}"
+    );
+    assert!(messages[0].contains("taking case"), "{messages:?}");
+    assert!(messages[1].contains("acquired here"), "{messages:?}");
+    assert!(messages[2].contains("taking the branch to line 125"), "{messages:?}");
 }
 
 #[test]

@@ -59,7 +59,8 @@ fn check(fixture: &Fixture, variant: Variant) -> Result<(), Failed> {
     if !fixture.notes.is_empty() {
         match library_notes(&bitcode, &fixture.args, &fixture.dir) {
             Ok(notes) => {
-                for (file, line, text) in &fixture.notes {
+                let wanted = fixture.notes.iter().filter(|(.., only)| only.is_none_or(|o| o == variant.opt));
+                for (file, line, text, _) in wanted {
                     let present = notes.iter().any(|(f, l, m)| f == file && l == line && m.contains(text.as_str()));
                     if !present {
                         let here: Vec<&String> =

@@ -16,7 +16,9 @@
 //! (the -O2 builds), or explicitly `// expect[O2,clang]:`. A fixture may pass
 //! options in a comment: `// lockcheck-args: --entry Foo --model kmdf`.
 //! `// expect-note: <text>` requires a note of some report on that line
-//! whose message contains the text (a trace step: "taking the true branch").
+//! whose message contains the text (a trace step: "taking the true branch");
+//! `// expect-note-O0:` only in the -O0 builds (where -O2 merges the code a
+//! branch note points to).
 //! Each fixture is compiled by clang-22 at test time for every variant and
 //! run through every front end; each must report exactly the expected
 //! (file, line, rule) set: nothing missing, nothing extra.
@@ -160,8 +162,9 @@ pub struct Fixture {
     pub sources: Vec<PathBuf>,
     /// Expectations, each with the builds it is limited to.
     pub expectations: Vec<(Found, Option<Vec<Build>>)>,
-    /// Notes that must appear: (file, line, text the message contains).
-    pub notes: Vec<(String, u32, String)>,
+    /// Notes that must appear: (file, line, text the message contains, the
+    /// optimisation level it is limited to).
+    pub notes: Vec<(String, u32, String, Option<Opt>)>,
     pub args: FixtureArgs,
 }
 
@@ -268,7 +271,10 @@ fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
                 }
             }
             if let Some(text) = directive(line, "expect-note:") {
-                notes.push((file.clone(), index as u32 + 1, text.to_string()));
+                notes.push((file.clone(), index as u32 + 1, text.to_string(), None));
+            }
+            if let Some(text) = directive(line, "expect-note-O0:") {
+                notes.push((file.clone(), index as u32 + 1, text.to_string(), Some(Opt::O0)));
             }
             if let Some(text) = directive(line, "lockcheck-args:") {
                 args = FixtureArgs::parse(text, &name);

@@ -1,7 +1,10 @@
 //! The per-function analysis: a forward dataflow over the function's blocks
-//! that keeps one state per distinct lock state at each block (ESP-style
-//! property simulation, Das, Lerner & Seigle, PLDI 2002), decides branches
-//! from per-path value facts, and produces the function's summary.
+//! in the manner of ESP's property simulation (Das, Lerner & Seigle, PLDI
+//! 2002): each block keeps a few states, each a lock state with the facts
+//! of the paths that reach it; a branch whose condition the facts decide is
+//! followed one way only. Facts about values nothing ahead reads are dropped
+//! (`liveness`), so paths merge as soon as what told them apart stops
+//! mattering. The result is the function's summary.
 //!
 //! Bounded: at most `MAX_STATES` states per block. Past that, further states
 //! fold into one imprecise state whose reports are dropped, so the analysis
@@ -9,9 +12,11 @@
 
 use std::collections::BTreeSet;
 
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::conditions::{Conditions, Fact};
+use super::liveness::Liveness;
+use super::loops;
 use super::state::{LockKey, State, StateKey, Step, Taken};
 use super::summary::{Outcome, Requires, Summary};
 use super::transfer::{CallSite, Collected, Mode, OpaqueLocks, Transfer};
@@ -50,6 +55,7 @@ pub fn summarize(
     let Some(body) = cx.functions[func as usize].body.as_ref() else {
         return Summary::default();
     };
+    let cycle = loops::block_cycles(body);
     let mut run = Run {
         cx,
         paths,
@@ -60,13 +66,15 @@ pub fn summarize(
         conditions: Conditions { values: &body.values },
         slots: (0..body.blocks.len()).map(|_| Vec::new()).collect(),
         order: Vec::new(),
-        cycle: block_cycles(body),
+        cycle: cycle.clone(),
+        counters: loops::counters(body),
+        liveness: Liveness::compute(body, &value_blocks(body), &cycle),
         value_block: value_blocks(body),
         position: vec![usize::MAX; body.blocks.len()],
         queue: BTreeSet::new(),
         collected: Collected::default(),
         outcomes: Vec::new(),
-        outcome_keys: HashSet::default(),
+        outcome_keys: HashMap::default(),
         imprecise: false,
     };
     run.run();
@@ -96,11 +104,15 @@ struct Run<'a, 'b> {
     cycle: Vec<u32>,
     /// Per tracked value: the block defining it (none for parameters).
     value_block: Vec<Option<u32>>,
+    liveness: Liveness,
+    /// Phi edges that count around a loop (`i = phi [0], [i + 1]`): the
+    /// value they bring is forgotten, or facts would climb forever.
+    counters: HashSet<(u32, u32)>,
     position: Vec<usize>,
     queue: BTreeSet<usize>,
     collected: Collected,
     outcomes: Vec<Outcome>,
-    outcome_keys: HashSet<OutcomeKey>,
+    outcome_keys: HashMap<OutcomeKey, usize>,
     imprecise: bool,
 }
 
@@ -170,7 +182,40 @@ impl Run<'_, '_> {
             for s in states {
                 self.event(s, event, &mut next);
             }
-            states = compact(next);
+            states = self.compact(next);
+        }
+        states
+    }
+
+    /// Merges states one of which covers the other (same lock state, facts
+    /// no stronger); past the bound, folds the rest into one imprecise state.
+    fn compact(&mut self, states: Vec<State>) -> Vec<State> {
+        if states.len() <= 1 {
+            return states;
+        }
+        let mut out: Vec<(StateKey, State)> = Vec::with_capacity(states.len());
+        for s in states {
+            let key = s.key();
+            if let Some((_, existing)) = out.iter_mut().find(|(k, e)| *k == key && e.facts.covers(&s.facts)) {
+                existing.add_effects(&s.effects);
+                continue;
+            }
+            let mut s = s;
+            out.retain(|(k, e)| {
+                let covered = *k == key && s.facts.covers(&e.facts);
+                if covered {
+                    s.add_effects(&e.effects);
+                }
+                !covered
+            });
+            out.push((key, s));
+        }
+        let mut states: Vec<State> = out.into_iter().map(|(_, s)| s).collect();
+        if states.len() > MAX_STATES {
+            self.imprecise = true;
+            let rest = states.split_off(MAX_STATES - 1);
+            let folded = rest.iter().skip(1).fold(rest[0].clone(), |a, b| merge_imprecise(&a, b));
+            states.push(folded);
         }
         states
     }
@@ -274,45 +319,56 @@ impl Run<'_, '_> {
         match &block.terminator {
             Terminator::Goto { target, .. } => self.flow(st, from, *target as usize),
             Terminator::Branch { condition, then_block, else_block, loc } => {
-                match self.conditions.eval(&st.facts, *condition).value() {
-                    Some(0) => self.flow(st, from, *else_block as usize),
-                    Some(_) => self.flow(st, from, *then_block as usize),
-                    None => {
-                        for (truth, target, taken) in [(1, *then_block, Taken::True), (0, *else_block, Taken::False)] {
-                            let mut s = st.clone();
-                            if self.conditions.constrain(&mut s.facts, *condition, Fact::exact(truth)) {
-                                let to = self.body.blocks[target as usize].loc;
-                                s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken, to });
-                                self.flow(s, from, target as usize);
-                            }
-                        }
+                let sides = [(1, *then_block, Taken::True), (0, *else_block, Taken::False)];
+                let decided = match self.conditions.eval(&st.facts, *condition).value() {
+                    Some(0) => Some(sides[1]),
+                    Some(_) => Some(sides[0]),
+                    None => None,
+                };
+                if let Some((_, target, taken)) = decided {
+                    // Decided by what the path knows: still a branch of it
+                    // (`if (taken)`), unless both sides go to one place.
+                    let mut s = st;
+                    if then_block != else_block {
+                        self.record_branch(&mut s, *loc, taken, target);
+                    }
+                    self.flow(s, from, target as usize);
+                    return;
+                }
+                for (truth, target, taken) in sides {
+                    let mut s = st.clone();
+                    if self.conditions.constrain(&mut s.facts, *condition, Fact::exact(truth)) {
+                        self.record_branch(&mut s, *loc, taken, target);
+                        self.flow(s, from, target as usize);
                     }
                 }
             }
             Terminator::Switch { value, cases, default, loc } => {
                 let known = self.conditions.eval(&st.facts, *value);
                 if let Some(v) = known.value() {
-                    let target = cases.iter().find(|(c, _)| *c == v).map(|(_, t)| *t).unwrap_or(*default);
-                    self.flow(st, from, target as usize);
+                    let (target, taken) = match cases.iter().find(|(c, _)| *c == v) {
+                        Some(&(case, target)) => (target, Taken::Case(case)),
+                        None => (*default, Taken::Default),
+                    };
+                    let mut s = st;
+                    self.record_branch(&mut s, *loc, taken, target);
+                    self.flow(s, from, target as usize);
                     return;
                 }
                 for &(case, target) in cases {
                     let mut s = st.clone();
                     if self.conditions.constrain(&mut s.facts, *value, Fact::exact(case)) {
-                        let to = self.body.blocks[target as usize].loc;
-                        s.trace =
-                            s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Case(case), to });
+                        self.record_branch(&mut s, *loc, Taken::Case(case), target);
                         self.flow(s, from, target as usize);
                     }
                 }
+                // The default: none of the cases (as far as a fact can say).
                 let mut s = st;
-                let feasible = match cases.as_slice() {
-                    [(only, _)] => self.conditions.constrain(&mut s.facts, *value, Fact::not_equal(*only)),
-                    _ => true,
-                };
+                let feasible = cases
+                    .iter()
+                    .all(|&(case, _)| self.conditions.constrain(&mut s.facts, *value, Fact::not_equal(case)));
                 if feasible {
-                    let to = self.body.blocks[*default as usize].loc;
-                    s.trace = s.trace.push(Step::Branch { func: self.func, loc: *loc, taken: Taken::Default, to });
+                    self.record_branch(&mut s, *loc, Taken::Default, *default);
                     self.flow(s, from, *default as usize);
                 }
             }
@@ -325,6 +381,11 @@ impl Run<'_, '_> {
             // Unwinding out (Rust panics) and unreachable code end the path.
             Terminator::Unwind { .. } | Terminator::Unreachable => {}
         }
+    }
+
+    fn record_branch(&self, st: &mut State, loc: Option<LocId>, taken: Taken, target: u32) {
+        let to = self.body.blocks[target as usize].loc;
+        st.trace = st.trace.push(Step::Branch { func: self.func, loc, taken, to });
     }
 
     /// Moves a state along an edge: phis take their incoming values, values
@@ -343,7 +404,9 @@ impl Run<'_, '_> {
                 continue;
             }
             changed.push(p.value);
-            phi_facts.push((p.value, incoming.map(|op| self.conditions.eval(&st.facts, op)).unwrap_or(Fact::ANY)));
+            let counting = self.counters.contains(&(p.value, from as u32));
+            let fact = incoming.filter(|_| !counting).map(|op| self.conditions.eval(&st.facts, op));
+            phi_facts.push((p.value, fact.unwrap_or(Fact::ANY)));
         }
         loop {
             let before = changed.len();
@@ -365,6 +428,8 @@ impl Run<'_, '_> {
         for (v, f) in phi_facts {
             st.facts.set(v, f);
         }
+        let liveness = &self.liveness;
+        st.facts.retain(|v| liveness.is_live(to, v));
         self.insert(to, st);
     }
 
@@ -378,7 +443,12 @@ impl Run<'_, '_> {
             ValueDef::Opaque | ValueDef::CallResult => return true,
             ValueDef::Param(_) | ValueDef::Phi => return false,
             ValueDef::Cmp { lhs, rhs, .. } | ValueDef::And(lhs, rhs) | ValueDef::Or(lhs, rhs) => vec![*lhs, *rhs],
-            ValueDef::Not(a) | ValueDef::ZExt(a) | ValueDef::SExt(a) | ValueDef::Trunc(a) => vec![*a],
+            ValueDef::Not(a)
+            | ValueDef::ZExt(a)
+            | ValueDef::SExt(a)
+            | ValueDef::Trunc(a)
+            | ValueDef::Mask(a, _)
+            | ValueDef::Offset(a, _) => vec![*a],
             ValueDef::Select { condition, then_value, else_value } => vec![*condition, *then_value, *else_value],
         };
         inputs.into_iter().any(|input| match input {
@@ -391,43 +461,53 @@ impl Run<'_, '_> {
         })
     }
 
+    /// Adds a state to a block: nothing new when a state there covers it
+    /// (same lock state, facts no stronger); it replaces the states it
+    /// covers; past the bound it folds into the block's imprecise state.
     fn insert(&mut self, block: usize, st: State) {
         if self.position[block] == usize::MAX {
             return;
         }
         let key = st.key();
+        let position = self.position[block];
         let slots = &mut self.slots[block];
-        if let Some(slot) = slots.iter_mut().find(|s| !s.sink && s.key == key) {
-            let joined = slot.state.facts.join(&st.facts);
-            if joined != slot.state.facts {
-                slot.state.facts = joined;
+        if let Some(slot) = slots.iter_mut().find(|s| !s.sink && s.key == key && s.state.facts.covers(&st.facts)) {
+            if slot.state.add_effects(&st.effects) {
                 slot.dirty = true;
-                self.queue.insert(self.position[block]);
+                self.queue.insert(position);
             }
             return;
         }
-        if slots.len() < MAX_STATES {
+        let mut st = st;
+        slots.retain(|s| {
+            let covered = !s.sink && s.key == key && st.facts.covers(&s.state.facts);
+            if covered {
+                st.add_effects(&s.state.effects);
+            }
+            !covered
+        });
+        if slots.iter().filter(|s| !s.sink).count() < MAX_STATES {
             slots.push(Slot { key, state: st, dirty: true, sink: false });
-            self.queue.insert(self.position[block]);
+            self.queue.insert(position);
             return;
         }
         // Over the bound: fold into the block's imprecise state.
         self.imprecise = true;
-        let mut st = st;
         st.imprecise = true;
         match slots.iter_mut().find(|s| s.sink) {
             Some(slot) => {
                 let merged = merge_imprecise(&slot.state, &st);
-                if merged.key() != slot.key || merged.facts != slot.state.facts {
+                if merged.key() != slot.key || merged.facts != slot.state.facts || merged.effects != slot.state.effects
+                {
                     slot.key = merged.key();
                     slot.state = merged;
                     slot.dirty = true;
-                    self.queue.insert(self.position[block]);
+                    self.queue.insert(position);
                 }
             }
             None => {
                 slots.push(Slot { key: st.key(), state: st, dirty: true, sink: true });
-                self.queue.insert(self.position[block]);
+                self.queue.insert(position);
             }
         }
     }
@@ -445,14 +525,18 @@ impl Run<'_, '_> {
             st.imprecise,
             exit,
         );
-        if self.outcome_keys.contains(&key) {
+        if let Some(&existing) = self.outcome_keys.get(&key) {
+            let effects = &mut self.outcomes[existing].effects;
+            effects.extend(st.effects);
+            effects.sort_unstable();
+            effects.dedup();
             return;
         }
         if self.outcomes.len() >= MAX_OUTCOMES {
             self.imprecise = true;
             return;
         }
-        self.outcome_keys.insert(key);
+        self.outcome_keys.insert(key, self.outcomes.len());
         self.outcomes.push(Outcome {
             held: st.held,
             released,
@@ -461,25 +545,10 @@ impl Run<'_, '_> {
             muted: st.muted,
             imprecise: st.imprecise,
             exit,
+            effects: st.effects,
             trace: st.trace,
         });
     }
-}
-
-/// Merges states with equal lock states (after an event forked them).
-fn compact(states: Vec<State>) -> Vec<State> {
-    if states.len() <= 1 {
-        return states;
-    }
-    let mut out: Vec<(StateKey, State)> = Vec::with_capacity(states.len());
-    for s in states {
-        let key = s.key();
-        match out.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, existing)) => existing.facts = existing.facts.join(&s.facts),
-            None => out.push((key, s)),
-        }
-    }
-    out.into_iter().map(|(_, s)| s).collect()
 }
 
 fn merge_imprecise(a: &State, b: &State) -> State {
@@ -491,6 +560,7 @@ fn merge_imprecise(a: &State, b: &State) -> State {
         merged.touch(*k, *kind);
     }
     merged.muted &= b.muted;
+    merged.add_effects(&b.effects);
     merged.facts = a.facts.join(&b.facts);
     merged.imprecise = true;
     merged
@@ -500,28 +570,10 @@ fn merge_imprecise(a: &State, b: &State) -> State {
 fn value_blocks(body: &Body) -> Vec<Option<u32>> {
     let mut out = vec![None; body.values.len()];
     for (b, block) in body.blocks.iter().enumerate() {
-        for &v in &block.defines {
+        for v in block.defines.iter().copied().chain(block.phis.iter().map(|p| p.value)) {
             if let Some(slot) = out.get_mut(v as usize) {
                 *slot = Some(b as u32);
             }
-        }
-    }
-    out
-}
-
-/// The strongly connected component of every block (iterative Tarjan):
-/// blocks in one component form a loop.
-fn block_cycles(body: &Body) -> Vec<u32> {
-    let successors: Vec<Vec<u32>> = body
-        .blocks
-        .iter()
-        .map(|b| b.terminator.successors().into_iter().filter(|&s| (s as usize) < body.blocks.len()).collect())
-        .collect();
-    let components = crate::dataflow::strongly_connected_components(&successors);
-    let mut out = vec![0u32; body.blocks.len()];
-    for (id, component) in components.iter().enumerate() {
-        for &b in component {
-            out[b as usize] = id as u32;
         }
     }
     out

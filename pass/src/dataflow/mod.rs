@@ -3,6 +3,8 @@
 
 mod conditions;
 mod engine;
+mod liveness;
+mod loops;
 mod state;
 mod summary;
 mod transfer;
@@ -178,6 +180,7 @@ fn check_routine(
                 site: exit,
                 trace: state.trace.clone(),
                 related: locks.iter().map(|h| h.acquired.clone()).collect(),
+                effects: Vec::new(),
             });
         }
     }

@@ -200,6 +200,9 @@ pub struct State {
     pub muted: u64,
     /// Merged beyond the per-point bound: reports depending on it are dropped.
     pub imprecise: bool,
+    /// The function's effects (indices into its summary's) these paths went
+    /// through, sorted: a caller that reports one mutes the rule for them.
+    pub effects: Vec<u32>,
     /// One witness path.
     pub trace: Trace,
 }
@@ -264,6 +267,18 @@ impl State {
 
     pub fn is_touched(&self, key: LockKey) -> bool {
         self.touched.binary_search_by_key(&key, |(k, _)| *k).is_ok()
+    }
+
+    /// Adds effects these paths went through; returns whether any was new.
+    pub fn add_effects(&mut self, effects: &[u32]) -> bool {
+        let mut changed = false;
+        for &e in effects {
+            if let Err(at) = self.effects.binary_search(&e) {
+                self.effects.insert(at, e);
+                changed = true;
+            }
+        }
+        changed
     }
 
     pub fn is_muted(&self, rule: usize) -> bool {

@@ -38,6 +38,10 @@ pub struct Violation {
     pub trace: Trace,
     /// Acquisitions of the locks involved, for notes.
     pub related: Vec<Trace>,
+    /// The effects earlier on its path (indices into the summary's): a
+    /// caller for which one of them is a defect already reported, or a
+    /// deadlock, does not report this one.
+    pub effects: Vec<u32>,
 }
 
 /// Conditions on parameters an outcome or effect was found under.
@@ -80,6 +84,8 @@ pub struct Outcome {
     pub imprecise: bool,
     /// The `return` statement.
     pub exit: Option<LocId>,
+    /// The effects (indices into `Summary::effects`) on the way to it.
+    pub effects: Vec<u32>,
     pub trace: Trace,
 }
 

@@ -27,16 +27,22 @@ pub enum Mode {
 #[derive(Default)]
 pub struct Collected {
     pub effects: Vec<Effect>,
-    effect_keys: HashSet<EffectKey>,
+    effect_keys: HashMap<EffectKey, u32>,
     pub violations: Vec<Violation>,
     violation_keys: HashSet<(RuleId, FuncId, Option<LocId>)>,
 }
 
 impl Collected {
-    fn add_effect(&mut self, effect: Effect) {
-        if self.effect_keys.insert(effect_key(&effect)) {
-            self.effects.push(effect);
+    /// Adds an effect once; returns its index.
+    fn add_effect(&mut self, effect: Effect) -> u32 {
+        let key = effect_key(&effect);
+        if let Some(&index) = self.effect_keys.get(&key) {
+            return index;
         }
+        let index = self.effects.len() as u32;
+        self.effect_keys.insert(key, index);
+        self.effects.push(effect);
+        index
     }
 
     fn add_violation(&mut self, v: Violation) {
@@ -64,6 +70,16 @@ impl OpaqueLocks {
         }
         LockKey::Opaque(id)
     }
+}
+
+/// What a callee's effect means for the caller's paths through it.
+enum Consequence {
+    /// Reported here: the rule says nothing more on those paths.
+    Mute(RuleId),
+    /// A double acquire: those paths spin forever.
+    Deadlock,
+    /// Decided by this function's callers: it is this function's effect.
+    Effect(u32),
 }
 
 /// A call as the caller sees it.
@@ -144,9 +160,9 @@ impl Transfer<'_> {
 
     // ----- reports -----
 
-    /// Records a violation unless the path already reported under its rule.
-    /// Returns whether it counted (the rule exists for this model and the
-    /// path is precise).
+    /// Records a violation unless the path already reported under its rule,
+    /// and mutes the rule on the path. Returns the rule when it counted (the
+    /// rule exists for this model and the path is precise).
     #[allow(clippy::too_many_arguments)]
     fn report(
         &mut self,
@@ -158,18 +174,19 @@ impl Transfer<'_> {
         site: Option<LocId>,
         trace: Trace,
         related: Vec<Trace>,
-    ) -> bool {
-        let Some(rule) = self.rules.owner(check, kind, self.model) else {
-            return false;
-        };
+    ) -> Option<RuleId> {
+        let rule = self.rules.owner(check, kind, self.model)?;
         if st.imprecise || st.is_muted(rule) {
-            return false;
+            return None;
         }
         st.mute(rule);
-        self.collected.add_violation(Violation { rule, check, kind, lock, func, site, trace, related });
-        true
+        let effects = st.effects.clone();
+        self.collected.add_violation(Violation { rule, check, kind, lock, func, site, trace, related, effects });
+        Some(rule)
     }
 
+    /// Records a verdict the caller decides; returns its index (for the
+    /// paths through it to remember).
     fn effect(
         &mut self,
         st: &State,
@@ -178,9 +195,9 @@ impl Transfer<'_> {
         func: FuncId,
         site: Option<LocId>,
         trace: Trace,
-    ) {
+    ) -> Option<u32> {
         if st.imprecise || self.mode != Mode::Summary {
-            return;
+            return None;
         }
         let check = match effect {
             EffectKind::Acquire { .. } => Some(Check::DoubleAcquire),
@@ -190,11 +207,18 @@ impl Transfer<'_> {
         if let Some(check) = check {
             match self.rules.owner(check, kind, self.model) {
                 Some(rule) if !st.is_muted(rule) => {}
-                _ => return,
+                _ => return None,
             }
         }
         let requires = self.requires.clone();
-        self.collected.add_effect(Effect { effect, kind, func, site, trace, requires });
+        Some(self.collected.add_effect(Effect { effect, kind, func, site, trace, requires }))
+    }
+
+    /// An effect of the function's own events, on the current paths.
+    fn own_effect(&mut self, st: &mut State, effect: EffectKind, kind: KindId, loc: Option<LocId>, trace: Trace) {
+        if let Some(index) = self.effect(st, effect, kind, self.func, loc, trace) {
+            st.add_effects(&[index]);
+        }
     }
 
     // ----- the function's own events -----
@@ -227,7 +251,7 @@ impl Transfer<'_> {
                     .filter(|h| h.key != key && self.nameable(h.key))
                     .map(|h| (h.key, acquire_site(&h.acquired)))
                     .collect();
-                self.effect(st, EffectKind::Acquire { lock: key, while_holding }, kind, self.func, loc, trace.clone());
+                self.own_effect(st, EffectKind::Acquire { lock: key, while_holding }, kind, loc, trace.clone());
             }
             Verdict::Fine => {}
         }
@@ -300,7 +324,7 @@ impl Transfer<'_> {
             }
             release_not_held::Released::Not(Verdict::DependsOnCaller) => {
                 let trace = st.trace.push(Step::Release { func: self.func, loc, lock: key, kind });
-                self.effect(st, EffectKind::Release { lock: key }, kind, self.func, loc, trace);
+                self.own_effect(st, EffectKind::Release { lock: key }, kind, loc, trace);
                 st.touch(key, kind);
             }
             release_not_held::Released::Not(Verdict::Defect { kind, .. }) => {
@@ -326,7 +350,7 @@ impl Transfer<'_> {
             Verdict::DependsOnCaller => {
                 let excluded = st.touched.iter().map(|(k, _)| *k).collect();
                 let trace = st.trace.clone();
-                self.effect(st, EffectKind::ForbiddenCall { call, excluded }, 0, self.func, loc, trace);
+                self.own_effect(st, EffectKind::ForbiddenCall { call, excluded }, 0, loc, trace);
             }
             Verdict::Fine => {}
         }
@@ -352,134 +376,49 @@ impl Transfer<'_> {
 
     /// Applies `summary` of `callee` to the state before the call; returns
     /// the states after it, each with the index of the outcome it took.
+    ///
+    /// An effect the caller's state decides concerns only the callee's paths
+    /// through it: a report mutes its rule, a deadlock ends the path, and an
+    /// effect passed on to this function's callers is remembered, each on
+    /// just the outcomes reached through that effect.
     pub fn apply_summary(
         &mut self,
-        mut st: State,
+        st: State,
         callee: FuncId,
         summary: &Summary,
         call: &CallSite,
     ) -> Vec<(State, usize)> {
-        let mut alive = true;
-        for e in &summary.effects {
+        let mut consequences: Vec<(u32, Consequence)> = Vec::new();
+        for (index, e) in summary.effects.iter().enumerate() {
             if !Self::compatible(&e.requires, call) {
                 continue;
             }
-            let trace = self.wrap(&st, callee, call, &e.trace, false);
-            match &e.effect {
-                EffectKind::Acquire { lock, while_holding } => {
-                    let Some(m) = self.map_key(callee, *lock, call) else {
-                        continue;
-                    };
-                    // Two of the callee's locks that are one lock here.
-                    let twice = while_holding.iter().find(|(other, _)| self.map_key(callee, *other, call) == Some(m));
-                    if let Some((_, first)) = twice
-                        && !self.several(m)
-                    {
-                        let first =
-                            Trace::default().push(Step::Acquire { func: e.func, loc: *first, lock: m, kind: e.kind });
-                        let related = vec![self.wrap(&st, callee, call, &first, false)];
-                        self.report(&mut st, Check::DoubleAcquire, e.kind, Some(*lock), e.func, e.site, trace, related);
-                        alive = false;
-                        continue;
-                    }
-                    match double_acquire::check(&st.held, m, self.several(m), self.caller_may_hold(&st, m)) {
-                        Verdict::Defect { kind, related } => {
-                            let related = related.into_iter().collect();
-                            self.report(
-                                &mut st,
-                                Check::DoubleAcquire,
-                                kind,
-                                Some(*lock),
-                                e.func,
-                                e.site,
-                                trace,
-                                related,
-                            );
-                            alive = false;
-                        }
-                        Verdict::DependsOnCaller => {
-                            let while_holding = while_holding
-                                .iter()
-                                .filter_map(|(other, at)| self.map_key(callee, *other, call).map(|o| (o, *at)))
-                                .collect();
-                            self.effect(
-                                &st,
-                                EffectKind::Acquire { lock: m, while_holding },
-                                e.kind,
-                                e.func,
-                                e.site,
-                                trace,
-                            );
-                        }
-                        Verdict::Fine => {}
-                    }
-                }
-                EffectKind::Release { lock } => {
-                    let Some(m) = self.map_key(callee, *lock, call) else {
-                        continue;
-                    };
-                    let caller_may_hold = self.caller_may_hold(&st, m);
-                    let paths = &*self.paths;
-                    let held_match = match m {
-                        LockKey::Handle(h) => st.held.iter().any(|x| x.handle == Some(h)),
-                        _ => st.held.iter().any(|x| x.key == m || (x.kind == e.kind && may_alias(paths, x.key, m))),
-                    };
-                    if held_match {
-                        continue;
-                    }
-                    if caller_may_hold {
-                        self.effect(&st, EffectKind::Release { lock: m }, e.kind, e.func, e.site, trace);
-                    } else if st.maybe_released.contains(&m) {
-                        // An earlier release through a may-alias pointer may have been its.
-                    } else {
-                        self.report(
-                            &mut st,
-                            Check::ReleaseNotHeld,
-                            e.kind,
-                            Some(*lock),
-                            e.func,
-                            e.site,
-                            trace,
-                            Vec::new(),
-                        );
-                    }
-                }
-                EffectKind::ForbiddenCall { call: forbidden, excluded } => {
-                    let excluded: Vec<LockKey> =
-                        excluded.iter().filter_map(|k| self.map_key(callee, *k, call)).collect();
-                    let held: Vec<&Held> = st
-                        .held
-                        .iter()
-                        .filter(|h| {
-                            !excluded
-                                .iter()
-                                .any(|x| *x == h.key || matches!(x, LockKey::Handle(p) if h.handle == Some(*p)))
-                        })
-                        .collect();
-                    match call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise) {
-                        Verdict::Defect { kind, related } => {
-                            let lock = held.last().map(|h| h.key);
-                            let related = related.into_iter().collect();
-                            self.report(&mut st, Check::CallWhileHeld, kind, lock, e.func, e.site, trace, related);
-                        }
-                        Verdict::DependsOnCaller => {
-                            let mut all = excluded;
-                            all.extend(st.touched.iter().map(|(k, _)| *k));
-                            all.sort();
-                            all.dedup();
-                            let effect = EffectKind::ForbiddenCall { call: *forbidden, excluded: all };
-                            self.effect(&st, effect, e.kind, e.func, e.site, trace);
-                        }
-                        Verdict::Fine => {}
-                    }
-                }
+            for consequence in self.apply_effect(&st, callee, e, call) {
+                consequences.push((index as u32, consequence));
             }
         }
         for v in &summary.violations {
             if st.is_muted(v.rule) || st.imprecise {
                 continue;
             }
+            let through: Vec<&Consequence> =
+                consequences.iter().filter(|(i, _)| v.effects.binary_search(i).is_ok()).map(|(_, c)| c).collect();
+            if through
+                .iter()
+                .any(|c| matches!(c, Consequence::Deadlock) || matches!(c, Consequence::Mute(r) if *r == v.rule))
+            {
+                continue;
+            }
             let mut v = v.clone();
+            let mut effects = st.effects.clone();
+            for c in through {
+                if let Consequence::Effect(own) = c {
+                    effects.push(*own);
+                }
+            }
+            effects.sort_unstable();
+            effects.dedup();
+            v.effects = effects;
             v.trace = self.wrap(&st, callee, call, &v.trace, false);
             v.related = v.related.iter().map(|r| self.wrap(&st, callee, call, r, false)).collect();
             if let Some(lock) = v.lock {
@@ -487,15 +426,132 @@ impl Transfer<'_> {
             }
             self.collected.add_violation(v);
         }
-        if !alive {
-            return Vec::new();
-        }
         let mut out = Vec::new();
         for (index, o) in summary.outcomes.iter().enumerate() {
             if !Self::compatible(&o.requires, call) {
                 continue;
             }
-            out.push((self.after_outcome(&st, callee, o, call), index));
+            let through = |c: &&(u32, Consequence)| o.effects.binary_search(&c.0).is_ok();
+            if consequences.iter().filter(through).any(|(_, c)| matches!(c, Consequence::Deadlock)) {
+                continue;
+            }
+            let mut after = self.after_outcome(&st, callee, o, call);
+            for (_, c) in consequences.iter().filter(through) {
+                match c {
+                    Consequence::Mute(rule) => after.mute(*rule),
+                    Consequence::Effect(own) => {
+                        after.add_effects(&[*own]);
+                    }
+                    Consequence::Deadlock => {}
+                }
+            }
+            out.push((after, index));
+        }
+        out
+    }
+
+    /// What one of the callee's effects means at this call.
+    fn apply_effect(&mut self, st: &State, callee: FuncId, e: &Effect, call: &CallSite) -> Vec<Consequence> {
+        let mut out = Vec::new();
+        let trace = self.wrap(st, callee, call, &e.trace, false);
+        // Reports are made on a copy: the rule is muted only on the paths
+        // through the effect (see `apply_summary`).
+        let mut scratch = st.clone();
+        match &e.effect {
+            EffectKind::Acquire { lock, while_holding } => {
+                let Some(m) = self.map_key(callee, *lock, call) else {
+                    return out;
+                };
+                // Two of the callee's locks that are one lock here.
+                let twice = while_holding.iter().find(|(other, _)| self.map_key(callee, *other, call) == Some(m));
+                if let Some((_, first)) = twice
+                    && !self.several(m)
+                {
+                    let first =
+                        Trace::default().push(Step::Acquire { func: e.func, loc: *first, lock: m, kind: e.kind });
+                    let related = vec![self.wrap(st, callee, call, &first, false)];
+                    let check = Check::DoubleAcquire;
+                    out.extend(
+                        self.report(&mut scratch, check, e.kind, Some(*lock), e.func, e.site, trace, related)
+                            .map(Consequence::Mute),
+                    );
+                    out.push(Consequence::Deadlock);
+                    return out;
+                }
+                match double_acquire::check(&st.held, m, self.several(m), self.caller_may_hold(st, m)) {
+                    Verdict::Defect { kind, related } => {
+                        let related = related.into_iter().collect();
+                        let check = Check::DoubleAcquire;
+                        out.extend(
+                            self.report(&mut scratch, check, kind, Some(*lock), e.func, e.site, trace, related)
+                                .map(Consequence::Mute),
+                        );
+                        out.push(Consequence::Deadlock);
+                    }
+                    Verdict::DependsOnCaller => {
+                        let while_holding = while_holding
+                            .iter()
+                            .filter_map(|(other, at)| self.map_key(callee, *other, call).map(|o| (o, *at)))
+                            .collect();
+                        let effect = EffectKind::Acquire { lock: m, while_holding };
+                        out.extend(self.effect(st, effect, e.kind, e.func, e.site, trace).map(Consequence::Effect));
+                    }
+                    Verdict::Fine => {}
+                }
+            }
+            EffectKind::Release { lock } => {
+                let Some(m) = self.map_key(callee, *lock, call) else {
+                    return out;
+                };
+                let caller_may_hold = self.caller_may_hold(st, m);
+                let paths = &*self.paths;
+                let held_match = match m {
+                    LockKey::Handle(h) => st.held.iter().any(|x| x.handle == Some(h)),
+                    _ => st.held.iter().any(|x| x.key == m || (x.kind == e.kind && may_alias(paths, x.key, m))),
+                };
+                if held_match || st.maybe_released.contains(&m) {
+                    // Held here (or maybe released already through an alias).
+                } else if caller_may_hold {
+                    let effect = EffectKind::Release { lock: m };
+                    out.extend(self.effect(st, effect, e.kind, e.func, e.site, trace).map(Consequence::Effect));
+                } else {
+                    let check = Check::ReleaseNotHeld;
+                    out.extend(
+                        self.report(&mut scratch, check, e.kind, Some(*lock), e.func, e.site, trace, Vec::new())
+                            .map(Consequence::Mute),
+                    );
+                }
+            }
+            EffectKind::ForbiddenCall { call: forbidden, excluded } => {
+                let excluded: Vec<LockKey> = excluded.iter().filter_map(|k| self.map_key(callee, *k, call)).collect();
+                let held: Vec<&Held> = st
+                    .held
+                    .iter()
+                    .filter(|h| {
+                        !excluded.iter().any(|x| *x == h.key || matches!(x, LockKey::Handle(p) if h.handle == Some(*p)))
+                    })
+                    .collect();
+                match call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise) {
+                    Verdict::Defect { kind, related } => {
+                        let lock = held.last().map(|h| h.key);
+                        let related = related.into_iter().collect();
+                        let check = Check::CallWhileHeld;
+                        out.extend(
+                            self.report(&mut scratch, check, kind, lock, e.func, e.site, trace, related)
+                                .map(Consequence::Mute),
+                        );
+                    }
+                    Verdict::DependsOnCaller => {
+                        let mut all = excluded;
+                        all.extend(st.touched.iter().map(|(k, _)| *k));
+                        all.sort();
+                        all.dedup();
+                        let effect = EffectKind::ForbiddenCall { call: *forbidden, excluded: all };
+                        out.extend(self.effect(st, effect, e.kind, e.func, e.site, trace).map(Consequence::Effect));
+                    }
+                    Verdict::Fine => {}
+                }
+            }
         }
         out
     }

@@ -142,14 +142,18 @@ pub(super) fn notes(w: &Writer, v: &Violation) -> Vec<Note> {
             None => off_path.extend(acquisition_notes(w, related)),
         }
     }
-    // Branches after the acquisition (for a release that was never
-    // acquired, on the whole path), newest kept.
-    let start = first_acquisition.map_or(0, |i| i + 1);
+    // The branches of the path. Past the limit, those after the acquisition
+    // come first, and the newest of each part.
     let mut branches: Vec<usize> =
-        (start..searchable).filter(|&i| matches!(items[i], Item::Leaf { step: Step::Branch { .. }, .. })).collect();
+        (0..searchable).filter(|&i| matches!(items[i], Item::Leaf { step: Step::Branch { .. }, .. })).collect();
     branches.dedup_by(|b, a| same_branch(&items[*a], &items[*b]));
-    let abridged = branches.len().saturating_sub(MAX_BRANCH_NOTES);
-    selected.extend(branches.drain(abridged..).map(|i| (i, Say::Branch)));
+    let split = branches.partition_point(|&i| first_acquisition.is_some_and(|a| i < a));
+    let after = branches.len() - split;
+    let keep_after = after.min(MAX_BRANCH_NOTES);
+    let keep_before = split.min(MAX_BRANCH_NOTES - keep_after);
+    let abridged = branches.len() - keep_after - keep_before;
+    let kept = branches[split - keep_before..split].iter().chain(&branches[branches.len() - keep_after..]);
+    selected.extend(kept.map(|&i| (i, Say::Branch)));
     // The calls around everything said, and those leading to the site (a
     // held-at-exit site is the routine's own return: every call has ended).
     let mut calls: Vec<usize> = selected.iter().flat_map(|(i, _)| enclosing(&items, *i)).collect();
@@ -272,10 +276,22 @@ fn branch_note(w: &Writer, loc: Option<LocId>, taken: Taken, to: Option<LocId>) 
     };
     let message = match taken {
         Taken::True | Taken::False => towards("taking the branch"),
-        Taken::Case(c) => towards(&format!("taking case {c}")),
+        Taken::Case(c) => towards(&format!("taking case {}", case_value(c))),
         Taken::Default => towards("taking the default case"),
     };
     Note { message, location: w.loc(loc) }
+}
+
+/// A case value as written in drivers: IOCTL codes and NTSTATUS values
+/// are read in hex.
+fn case_value(c: i64) -> String {
+    if (i32::MIN as i64..0).contains(&c) {
+        format!("{c} ({:#x})", c as i32 as u32)
+    } else if c >= 256 {
+        format!("{c} ({c:#x})")
+    } else {
+        c.to_string()
+    }
 }
 
 /// How many inlined calls a location sits in.

@@ -982,6 +982,19 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
             },
             Opcode::LLVMAnd if bits == 1 => ValueDef::And(self.operand(v.operand(0), d), self.operand(v.operand(1), d)),
             Opcode::LLVMOr if bits == 1 => ValueDef::Or(self.operand(v.operand(0), d), self.operand(v.operand(1), d)),
+            Opcode::LLVMAnd | Opcode::LLVMAdd | Opcode::LLVMSub if bits > 1 && bits <= 64 => {
+                let (x, k) = match (v.operand(0).const_int(), v.operand(1).const_int()) {
+                    (None, Some(k)) => (v.operand(0), k),
+                    (Some(k), None) if v.opcode() != Opcode::LLVMSub => (v.operand(1), k),
+                    _ => return ValueDef::Opaque,
+                };
+                let x = self.operand(x, d);
+                match v.opcode() {
+                    Opcode::LLVMAnd => ValueDef::Mask(x, k),
+                    Opcode::LLVMAdd => ValueDef::Offset(x, k),
+                    _ => k.checked_neg().map_or(ValueDef::Opaque, |k| ValueDef::Offset(x, k)),
+                }
+            }
             Opcode::LLVMZExt => ValueDef::ZExt(self.operand(v.operand(0), d)),
             Opcode::LLVMSExt => ValueDef::SExt(self.operand(v.operand(0), d)),
             Opcode::LLVMTrunc => ValueDef::Trunc(self.operand(v.operand(0), d)),

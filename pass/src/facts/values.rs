@@ -87,6 +87,11 @@ pub enum ValueDef {
     SExt(Operand),
     /// Truncation to `ValueInfo::bits`.
     Trunc(Operand),
+    /// `x & mask` on integers (-O2 folds `x == 1 || x == 5` into
+    /// `(x & ~4) == 1`).
+    Mask(Operand, i64),
+    /// `x + k` (-O2 tests a range as `x - lo <u n`).
+    Offset(Operand, i64),
     Select {
         condition: Operand,
         then_value: Operand,

@@ -1,97 +1,18 @@
 //! Facts about tracked values along a path, and branch decisions from them.
 //!
-//! A fact is an interval with at most one excluded value: enough for flags
-//! (0 / 1), try-acquire results (zero / non-zero), NTSTATUS codes (negative /
-//! not), switch cases. Facts only ever come from constants in the program
+//! A fact is an interval with a few holes: enough for flags (0 / 1),
+//! try-acquire results (zero / non-zero), NTSTATUS codes (negative / not),
+//! switch cases (one value, or none of the listed ones), unsigned length
+//! tests (`len > 4096` excludes [0, 4096]; negative readings are huge
+//! unsigned values). Facts only ever come from constants in the program
 //! (phi inputs, branch conditions, summaries), so joins cannot climb forever.
 
+mod arith;
+mod fact;
+
+pub use fact::{Fact, decide};
+
 use crate::facts::{Operand, Pred, ValueDef, ValueId, ValueInfo};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fact {
-    pub lo: i64,
-    pub hi: i64,
-    /// A value inside [lo, hi] that is excluded.
-    pub not: Option<i64>,
-}
-
-impl Fact {
-    pub const ANY: Fact = Fact { lo: i64::MIN, hi: i64::MAX, not: None };
-
-    pub fn exact(v: i64) -> Fact {
-        Fact { lo: v, hi: v, not: None }
-    }
-
-    pub fn range(lo: i64, hi: i64) -> Fact {
-        Fact { lo, hi, not: None }
-    }
-
-    pub fn not_equal(v: i64) -> Fact {
-        Fact { lo: i64::MIN, hi: i64::MAX, not: Some(v) }
-    }
-
-    pub fn is_any(&self) -> bool {
-        *self == Fact::ANY
-    }
-
-    pub fn value(&self) -> Option<i64> {
-        (self.lo == self.hi).then_some(self.lo)
-    }
-
-    pub fn contains(&self, v: i64) -> bool {
-        self.lo <= v && v <= self.hi && self.not != Some(v)
-    }
-
-    /// Both facts hold; `None` when no value satisfies both.
-    pub fn meet(self, other: Fact) -> Option<Fact> {
-        let mut f = Fact { lo: self.lo.max(other.lo), hi: self.hi.min(other.hi), not: None };
-        for not in [self.not, other.not].into_iter().flatten() {
-            if not == f.lo && f.lo < f.hi {
-                f.lo += 1;
-            } else if not == f.hi && f.lo < f.hi {
-                f.hi -= 1;
-            } else if not == f.lo && not == f.hi {
-                return None;
-            } else if f.lo < not && not < f.hi {
-                f.not = Some(not);
-            }
-        }
-        (f.lo <= f.hi).then_some(f)
-    }
-
-    /// Either fact holds.
-    pub fn join(self, other: Fact) -> Fact {
-        let lo = self.lo.min(other.lo);
-        let hi = self.hi.max(other.hi);
-        let excluded_by = |f: &Fact, v: i64| !f.contains(v);
-        // Disjoint intervals one value apart keep that value excluded
-        // ([MIN, -1] or [1, MAX] is "non-zero").
-        let gap = |a: &Fact, b: &Fact| (a.hi < b.lo && b.lo.checked_sub(a.hi) == Some(2)).then(|| a.hi + 1);
-        let candidates = [self.not, other.not, gap(&self, &other), gap(&other, &self)];
-        let not = candidates.into_iter().flatten().find(|&v| excluded_by(&self, v) && excluded_by(&other, v));
-        Fact { lo, hi, not }
-    }
-
-    fn from_bool(b: bool) -> Fact {
-        Fact::exact(b as i64)
-    }
-
-    /// The values `x` with `x <pred> k`, when one fact can say so.
-    fn satisfying(pred: Pred, k: i64) -> Option<Fact> {
-        Some(match pred {
-            Pred::Eq => Fact::exact(k),
-            Pred::Ne => Fact::not_equal(k),
-            Pred::Slt => Fact::range(i64::MIN, k.checked_sub(1)?),
-            Pred::Sle => Fact::range(i64::MIN, k),
-            Pred::Sgt => Fact::range(k.checked_add(1)?, i64::MAX),
-            Pred::Sge => Fact::range(k, i64::MAX),
-            // Unsigned order agrees with signed order on non-negative values.
-            Pred::Ult if k > 0 => Fact::range(0, k - 1),
-            Pred::Ule if k >= 0 => Fact::range(0, k),
-            Pred::Ult | Pred::Ule | Pred::Ugt | Pred::Uge => return None,
-        })
-    }
-}
 
 /// Facts per tracked value, sorted by value id. Values without an entry are
 /// unconstrained.
@@ -132,6 +53,17 @@ impl Facts {
             }
         }
         Facts(out)
+    }
+
+    /// Whether every path `other` describes is one `self` describes: each
+    /// fact of `self` is implied by `other`'s.
+    pub fn covers(&self, other: &Facts) -> bool {
+        self.0.iter().all(|(v, f)| other.get(*v).is_some_and(|g| f.join(g) == *f))
+    }
+
+    /// Keeps the facts of the values `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(ValueId) -> bool) {
+        self.0.retain(|(v, _)| keep(*v));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &(ValueId, Fact)> {
@@ -181,7 +113,10 @@ impl Conditions<'_> {
         let d = depth + 1;
         let derived = match &info.def {
             ValueDef::Cmp { pred, lhs, rhs } => {
-                match decide(*pred, self.eval_at(facts, *lhs, d), self.eval_at(facts, *rhs, d)) {
+                let decided = self
+                    .decide_masked(facts, *pred, *lhs, *rhs, d)
+                    .or_else(|| decide(*pred, self.eval_at(facts, *lhs, d), self.eval_at(facts, *rhs, d)));
+                match decided {
                     Some(b) => Fact::from_bool(b),
                     None => Fact::ANY,
                 }
@@ -245,9 +180,35 @@ impl Conditions<'_> {
                     None => self.eval_at(facts, *then_value, d).join(self.eval_at(facts, *else_value, d)),
                 }
             }
+            ValueDef::Mask(a, m) => arith::mask(self.eval_at(facts, *a, d), *m, info.bits),
+            ValueDef::Offset(a, k) => arith::offset(self.eval_at(facts, *a, d), *k, info.bits, self.base_of(*a)),
             ValueDef::Opaque | ValueDef::Param(_) | ValueDef::CallResult | ValueDef::Phi => Fact::ANY,
         };
         base.meet(derived).unwrap_or(base)
+    }
+
+    /// `(x & mask) == k` (or `!=`), decided from what `x` can be: more
+    /// precise than the facts of the masked value.
+    fn decide_masked(&self, facts: &Facts, pred: Pred, lhs: Operand, rhs: Operand, depth: usize) -> Option<bool> {
+        if !matches!(pred, Pred::Eq | Pred::Ne) {
+            return None;
+        }
+        let (masked, k) = match (lhs, rhs) {
+            (Operand::Value(v), Operand::Const(k)) | (Operand::Const(k), Operand::Value(v)) => (v, k),
+            _ => return None,
+        };
+        let info = self.values.get(masked as usize)?;
+        let ValueDef::Mask(x, mask) = info.def else { return None };
+        let equal = arith::mask_equals(self.eval_at(facts, x, depth), mask, k, info.bits)?;
+        Some(if pred == Pred::Eq { equal } else { !equal })
+    }
+
+    /// The range of an operand's type.
+    fn base_of(&self, operand: Operand) -> Fact {
+        match operand {
+            Operand::Value(v) => self.base(v),
+            _ => Fact::ANY,
+        }
     }
 
     fn bits(&self, operand: Operand) -> u32 {
@@ -329,6 +290,15 @@ impl Conditions<'_> {
                     None => true,
                 }
             }
+            ValueDef::Mask(a, m) => match arith::unmask(new, *m, info.bits) {
+                Some(Ok(f)) => self.constrain_at(facts, *a, f, d),
+                Some(Err(())) => false,
+                None => true,
+            },
+            ValueDef::Offset(a, k) => match arith::unoffset(new, *k, info.bits, self.base(v)) {
+                Some(f) => self.constrain_at(facts, *a, f, d),
+                None => true,
+            },
             _ => true,
         }
     }
@@ -337,44 +307,6 @@ impl Conditions<'_> {
 fn sign_extend(x: i64, bits: u32) -> i64 {
     let shift = 64 - bits;
     (x << shift) >> shift
-}
-
-/// Whether `a <pred> b` is decided by what is known of a and b.
-pub fn decide(pred: Pred, a: Fact, b: Fact) -> Option<bool> {
-    let (a, b, pred) = if pred.is_unsigned() {
-        // Unsigned compares agree with signed ones on non-negative values.
-        if a.lo < 0 || b.lo < 0 {
-            return None;
-        }
-        let signed = match pred {
-            Pred::Ult => Pred::Slt,
-            Pred::Ule => Pred::Sle,
-            Pred::Ugt => Pred::Sgt,
-            _ => Pred::Sge,
-        };
-        (a, b, signed)
-    } else {
-        (a, b, pred)
-    };
-    match pred {
-        Pred::Eq | Pred::Ne => {
-            let equal = match (a.value(), b.value()) {
-                (Some(x), Some(y)) => Some(x == y),
-                (Some(x), None) if !b.contains(x) => Some(false),
-                (None, Some(y)) if !a.contains(y) => Some(false),
-                _ if a.hi < b.lo || b.hi < a.lo => Some(false),
-                _ => None,
-            };
-            equal.map(|e| if pred == Pred::Eq { e } else { !e })
-        }
-        Pred::Slt if a.hi < b.lo => Some(true),
-        Pred::Slt if a.lo >= b.hi => Some(false),
-        Pred::Sle if a.hi <= b.lo => Some(true),
-        Pred::Sle if a.lo > b.hi => Some(false),
-        Pred::Sgt => decide(Pred::Slt, b, a),
-        Pred::Sge => decide(Pred::Sle, b, a),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -387,7 +319,12 @@ mod tests {
         assert_eq!(nonzero.meet(Fact::exact(0)), None);
         assert_eq!(Fact::range(0, 1).meet(nonzero), Some(Fact::exact(1)));
         assert_eq!(Fact::exact(0).join(Fact::exact(1)), Fact::range(0, 1));
-        assert_eq!(Fact::range(1, 5).join(Fact::range(-5, -1)).not, Some(0));
+        assert_eq!(Fact::range(1, 5).join(Fact::range(-5, -1)), Fact::build(-5, 5, vec![(0, 0)]).unwrap());
+        // None of several switch cases.
+        let default = Fact::not_equal(3).meet(Fact::not_equal(7)).unwrap();
+        assert!(!default.contains(3) && !default.contains(7) && default.contains(5));
+        assert_eq!(default.meet(Fact::exact(7)), None);
+        assert_eq!(default.join(Fact::not_equal(3)), Fact::not_equal(3));
     }
 
     #[test]
@@ -397,6 +334,19 @@ mod tests {
         assert_eq!(decide(Pred::Slt, Fact::range(i64::MIN, -1), Fact::exact(0)), Some(true));
         assert_eq!(decide(Pred::Eq, Fact::range(0, 1), Fact::exact(1)), None);
         assert_eq!(decide(Pred::Ugt, Fact::exact(11), Fact::exact(10)), Some(true));
+        // -1 is the largest unsigned value.
+        assert_eq!(decide(Pred::Ult, Fact::exact(-1), Fact::exact(10)), Some(false));
+    }
+
+    #[test]
+    fn unsigned_length_tests() {
+        // `len > 4096` taken: len is outside [0, 4096], so `len >= 4096` holds.
+        let above = Fact::satisfying(Pred::Ugt, 4096).unwrap();
+        assert_eq!(decide(Pred::Uge, above, Fact::exact(4096)), Some(true));
+        // Not taken: len is in [0, 4096]; `len >= 4096` is open (4096).
+        let not_above = Fact::satisfying(Pred::Ule, 4096).unwrap();
+        assert_eq!(decide(Pred::Uge, not_above, Fact::exact(4096)), None);
+        assert_eq!(decide(Pred::Uge, not_above, Fact::exact(4097)), Some(false));
     }
 
     #[test]
