@@ -3,18 +3,36 @@
 //! Each fixture is also compiled with `clang-22 -fpass-plugin` at -O2, which
 //! must report exactly the -O0 expectations (the plugin checks the module
 //! before optimisation).
+//! Besides the fixtures under tests/fixtures, runs the generated
+//! path-sensitivity stress fixture (`generated.rs`).
 //! Afterwards prints the precision report: per rule, over every fixture,
-//! build and front end, the expected reports found and the false ones.
+//! build and front end, the expected reports found and the false ones; and
+//! how long the library took on the stress fixture and on the slowest
+//! fixture (printed, never asserted: speed is measured by scripts/bench.sh).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use lockcheck_tests::{
-    Build, Fixture, FixtureArgs, Found, Variant, compile, difference, discover, library_notes, run_clang_plugin,
-    run_cli, run_library, run_plugin,
+    Build, Fixture, FixtureArgs, Found, Variant, compile, difference, discover,
+    generated::{STRESS_NAME, stress_fixture},
+    library_notes, run_clang_plugin, run_cli, run_library, run_plugin,
 };
+
+/// Independent conditional locks in the generated stress fixture: 2^48
+/// lock states, far past the per-point bound. `LOCKCHECK_STRESS_LOCKS=N`
+/// overrides it, to see how the time grows.
+const STRESS_LOCKS: usize = 48;
+
+fn stress_locks() -> usize {
+    std::env::var("LOCKCHECK_STRESS_LOCKS").ok().and_then(|n| n.parse().ok()).unwrap_or(STRESS_LOCKS)
+}
+
+/// How long the library front end took, per (fixture, variant).
+static TIMES: Mutex<Vec<(String, Duration)>> = Mutex::new(Vec::new());
 
 /// One way of running lockcheck: (bitcode, fixture options, fixture dir) -> findings.
 type FrontEnd = fn(&Path, &FixtureArgs, &Path) -> Result<BTreeSet<Found>, String>;
@@ -43,7 +61,12 @@ fn check(fixture: &Fixture, variant: Variant) -> Result<(), Failed> {
     let expected = fixture.expected(variant);
     let mut problems = Vec::new();
     for (name, run) in FRONT_ENDS {
-        match run(&bitcode, &fixture.args, &fixture.dir) {
+        let start = Instant::now();
+        let result = run(&bitcode, &fixture.args, &fixture.dir);
+        if name == "library" {
+            TIMES.lock().unwrap().push((format!("{}::{}", fixture.name, variant.name()), start.elapsed()));
+        }
+        match result {
             Ok(found) => {
                 tally(&expected, &found);
                 if let Some(diff) = difference(&expected, &found) {
@@ -101,10 +124,26 @@ fn print_precision(fixtures: usize) {
     println!("  {:24} {e_all:>9} {f_all:>9} {percent:>6.1}% {x_all:>6}", "all rules");
 }
 
+fn print_times() {
+    let times = TIMES.lock().unwrap();
+    let stress: Vec<String> = times
+        .iter()
+        .filter(|(name, _)| name.starts_with(STRESS_NAME))
+        .map(|(name, t)| format!("{} {:.0} ms", &name[STRESS_NAME.len() + 2..], t.as_secs_f64() * 1e3))
+        .collect();
+    if !stress.is_empty() {
+        println!("library time on {STRESS_NAME} ({} conditional locks): {}", stress_locks(), stress.join(", "));
+    }
+    if let Some((name, t)) = times.iter().max_by_key(|(_, t)| *t) {
+        println!("slowest fixture in the library: {name} {:.0} ms", t.as_secs_f64() * 1e3);
+    }
+}
+
 fn main() {
     let args = Arguments::from_args();
-    let fixtures = discover();
+    let mut fixtures = discover();
     assert!(!fixtures.is_empty(), "no fixtures found under tests/fixtures");
+    fixtures.push(stress_fixture(stress_locks()));
     let count = fixtures.len();
     let mut trials = Vec::new();
     for fixture in fixtures {
@@ -118,5 +157,6 @@ fn main() {
     }
     let conclusion = libtest_mimic::run(&args, trials);
     print_precision(count);
+    print_times();
     conclusion.exit();
 }

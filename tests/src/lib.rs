@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod front_ends;
+pub mod generated;
 
 pub use front_ends::{library_notes, run_clang_plugin, run_cli, run_library, run_plugin};
 
@@ -242,7 +243,8 @@ fn read_dir_sorted(dir: &Path) -> Vec<PathBuf> {
     entries
 }
 
-fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
+/// Reads a fixture's expectations and options from its sources.
+pub fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixture {
     let rules = lockcheck::RulePack::builtin().expect("built-in rules");
     let mut expectations = Vec::new();
     let mut notes = Vec::new();

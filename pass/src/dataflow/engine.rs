@@ -7,8 +7,11 @@
 //! mattering. The result is the function's summary.
 //!
 //! Bounded: at most `MAX_STATES` states per block. Past that, further states
-//! fold into one imprecise state whose reports are dropped, so the analysis
-//! neither explodes nor reports what merged paths cannot show.
+//! fold into one merged state (`merge_past_bound`): locks held on only some
+//! of the folded paths become maybe-held, values whose facts differ become
+//! blurred, and paths that branch on a blurred value report nothing. So the
+//! analysis neither explodes nor reports what merged paths cannot show, yet
+//! still reports what holds on all of them.
 
 use std::collections::BTreeSet;
 
@@ -17,13 +20,13 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use super::conditions::{Conditions, Fact};
 use super::liveness::Liveness;
 use super::loops;
-use super::state::{LockKey, State, StateKey, Step, Taken};
+use super::state::{Count, LockKey, State, StateKey, Step, Taken};
 use super::summary::{Outcome, Requires, Summary};
 use super::transfer::{CallSite, Collected, Mode, OpaqueLocks, Transfer};
 use crate::facts::{Block, Body, Event, FuncId, Function, LocId, Operand, Paths, Terminator, ValueDef};
 use crate::rules::{LockOp, ModelId, RulePack};
 
-/// Distinct lock states kept per block before merging imprecisely.
+/// Distinct states kept per block before further ones fold into one.
 pub const MAX_STATES: usize = 16;
 /// Distinct outcomes kept per function.
 pub const MAX_OUTCOMES: usize = 64;
@@ -66,6 +69,7 @@ pub fn summarize(
         conditions: Conditions { values: &body.values },
         slots: (0..body.blocks.len()).map(|_| Vec::new()).collect(),
         order: Vec::new(),
+        on_cycle: loops::on_cycle(body, &cycle),
         cycle: cycle.clone(),
         counters: loops::counters(body),
         liveness: Liveness::compute(body, &value_blocks(body), &cycle),
@@ -102,6 +106,11 @@ struct Run<'a, 'b> {
     order: Vec<usize>,
     /// Per block: its strongly connected component in the CFG (a loop).
     cycle: Vec<u32>,
+    /// Per block: whether it is on a cycle. Blocks that are not see all
+    /// their states before they are first processed (reverse postorder),
+    /// so their states are dropped once processed, keeping memory to the
+    /// frontier rather than the whole function.
+    on_cycle: Vec<bool>,
     /// Per tracked value: the block defining it (none for parameters).
     value_block: Vec<Option<u32>>,
     liveness: Liveness,
@@ -131,14 +140,18 @@ impl Run<'_, '_> {
             }
             budget -= 1;
             let b = self.order[pos];
-            let states: Vec<State> = self.slots[b]
-                .iter_mut()
-                .filter(|s| s.dirty)
-                .map(|s| {
-                    s.dirty = false;
-                    s.state.clone()
-                })
-                .collect();
+            let states: Vec<State> = if self.on_cycle[b] {
+                self.slots[b]
+                    .iter_mut()
+                    .filter(|s| s.dirty)
+                    .map(|s| {
+                        s.dirty = false;
+                        s.state.clone()
+                    })
+                    .collect()
+            } else {
+                std::mem::take(&mut self.slots[b]).into_iter().filter(|s| s.dirty).map(|s| s.state).collect()
+            };
             let block = &self.body.blocks[b];
             for st in states {
                 for st in self.events(st, block) {
@@ -214,7 +227,7 @@ impl Run<'_, '_> {
         if states.len() > MAX_STATES {
             self.imprecise = true;
             let rest = states.split_off(MAX_STATES - 1);
-            let folded = rest.iter().skip(1).fold(rest[0].clone(), |a, b| merge_imprecise(&a, b));
+            let folded = rest.iter().skip(1).fold(rest[0].clone(), |a, b| merge_past_bound(&a, b));
             states.push(folded);
         }
         states
@@ -335,9 +348,13 @@ impl Run<'_, '_> {
                     self.flow(s, from, target as usize);
                     return;
                 }
+                // Undecided because a merge blurred what decides it: the
+                // sides may not be feasible; report nothing past here.
+                let blurred = self.conditions.reads_any(*condition, &st.blurred);
                 for (truth, target, taken) in sides {
                     let mut s = st.clone();
                     if self.conditions.constrain(&mut s.facts, *condition, Fact::exact(truth)) {
+                        s.imprecise |= blurred;
                         self.record_branch(&mut s, *loc, taken, target);
                         self.flow(s, from, target as usize);
                     }
@@ -355,8 +372,10 @@ impl Run<'_, '_> {
                     self.flow(s, from, target as usize);
                     return;
                 }
+                let blurred = self.conditions.reads_any(*value, &st.blurred);
                 for &(case, target) in cases {
                     let mut s = st.clone();
+                    s.imprecise |= blurred;
                     if self.conditions.constrain(&mut s.facts, *value, Fact::exact(case)) {
                         self.record_branch(&mut s, *loc, Taken::Case(case), target);
                         self.flow(s, from, target as usize);
@@ -364,6 +383,7 @@ impl Run<'_, '_> {
                 }
                 // The default: none of the cases (as far as a fact can say).
                 let mut s = st;
+                s.imprecise |= blurred;
                 let feasible = cases
                     .iter()
                     .all(|&(case, _)| self.conditions.constrain(&mut s.facts, *value, Fact::not_equal(case)));
@@ -398,12 +418,16 @@ impl Run<'_, '_> {
         let block = &self.body.blocks[to];
         let mut changed: Vec<u32> = Vec::new();
         let mut phi_facts: Vec<(u32, Fact)> = Vec::new();
+        let mut blurred_phis: Vec<u32> = Vec::new();
         for p in &block.phis {
             let incoming = p.incoming.iter().find(|(b, _)| *b as usize == from).map(|(_, op)| *op);
             if incoming == Some(Operand::Value(p.value)) {
                 continue;
             }
             changed.push(p.value);
+            if incoming.is_some_and(|op| self.conditions.reads_any(op, &st.blurred)) {
+                blurred_phis.push(p.value);
+            }
             let counting = self.counters.contains(&(p.value, from as u32));
             let fact = incoming.filter(|_| !counting).map(|op| self.conditions.eval(&st.facts, op));
             phi_facts.push((p.value, fact.unwrap_or(Fact::ANY)));
@@ -422,14 +446,21 @@ impl Run<'_, '_> {
                 break;
             }
         }
+        // Recomputed values are as precise as their inputs now.
+        st.blurred.retain(|v| !changed.contains(v));
         for v in changed {
             st.facts.remove(v);
         }
         for (v, f) in phi_facts {
             st.facts.set(v, f);
         }
+        if !blurred_phis.is_empty() {
+            st.blurred.extend(blurred_phis);
+            st.blurred.sort_unstable();
+        }
         let liveness = &self.liveness;
         st.facts.retain(|v| liveness.is_live(to, v));
+        st.blurred.retain(|&v| liveness.is_live(to, v));
         self.insert(to, st);
     }
 
@@ -491,12 +522,11 @@ impl Run<'_, '_> {
             self.queue.insert(position);
             return;
         }
-        // Over the bound: fold into the block's imprecise state.
+        // Over the bound: fold into the block's merged state.
         self.imprecise = true;
-        st.imprecise = true;
         match slots.iter_mut().find(|s| s.sink) {
             Some(slot) => {
-                let merged = merge_imprecise(&slot.state, &st);
+                let merged = merge_past_bound(&slot.state, &st);
                 if merged.key() != slot.key || merged.facts != slot.state.facts || merged.effects != slot.state.effects
                 {
                     slot.key = merged.key();
@@ -551,19 +581,57 @@ impl Run<'_, '_> {
     }
 }
 
-fn merge_imprecise(a: &State, b: &State) -> State {
+/// Folds two states into one past the bound: a lock held the same way on
+/// both stays held, a lock held on one only becomes maybe-held (nothing is
+/// reported from it), and the values whose facts differ become blurred.
+fn merge_past_bound(a: &State, b: &State) -> State {
+    use std::cmp::Ordering;
     let mut merged = a.clone();
-    for h in &b.held {
-        merged.add_held(h.clone());
+    // Both lists are sorted by key: merge them in one pass.
+    merged.held = Vec::with_capacity(a.held.len().max(b.held.len()));
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let order = match (a.held.get(i), b.held.get(j)) {
+            (Some(x), Some(y)) => x.key.cmp(&y.key),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        let mut h = match order {
+            Ordering::Less => a.held[i].clone(),
+            Ordering::Greater => b.held[j].clone(),
+            Ordering::Equal => a.held[i].clone(),
+        };
+        let same =
+            order == Ordering::Equal && a.held[i].count == b.held[j].count && a.held[i].handle == b.held[j].handle;
+        if !same {
+            h.count = Count::Unknown;
+        }
+        i += usize::from(order != Ordering::Greater);
+        j += usize::from(order != Ordering::Less);
+        merged.held.push(h);
     }
-    for (k, kind) in &b.touched {
-        merged.touch(*k, *kind);
-    }
+    merged.touched = union_sorted(&a.touched, &b.touched);
+    merged.touched.dedup_by_key(|(key, _)| *key);
+    merged.maybe_released = union_sorted(&a.maybe_released, &b.maybe_released);
     merged.muted &= b.muted;
+    merged.imprecise |= b.imprecise;
     merged.add_effects(&b.effects);
+    let mut blurred = a.facts.differing(&b.facts);
+    blurred.extend(&a.blurred);
+    blurred.extend(&b.blurred);
+    blurred.sort_unstable();
+    blurred.dedup();
+    merged.blurred = blurred;
     merged.facts = a.facts.join(&b.facts);
-    merged.imprecise = true;
     merged
+}
+
+fn union_sorted<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = a.iter().chain(b).copied().collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The block defining each tracked value.

@@ -23,6 +23,20 @@ pub fn block_cycles(body: &Body) -> Vec<u32> {
     out
 }
 
+/// Per block: whether it lies on a cycle (a loop, or a block branching to
+/// itself), given the components `block_cycles` computed.
+pub fn on_cycle(body: &Body, cycle: &[u32]) -> Vec<bool> {
+    let mut size: HashMap<u32, usize> = HashMap::default();
+    for &c in cycle {
+        *size.entry(c).or_default() += 1;
+    }
+    body.blocks
+        .iter()
+        .enumerate()
+        .map(|(b, block)| size[&cycle[b]] > 1 || block.terminator.successors().contains(&(b as u32)))
+        .collect()
+}
+
 /// Phi edges (phi, predecessor block) whose incoming value is arithmetic on
 /// the phi itself (`i = phi [0, entry], [i + 1, latch]`, also through other
 /// phis). Facts along such an edge would take a new value on every trip

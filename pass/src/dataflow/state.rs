@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use super::conditions::Facts;
-use crate::facts::{FuncId, LocId, PathId};
+use crate::facts::{FuncId, LocId, PathId, ValueId};
 use crate::rules::KindId;
 
 /// The identity of a lock in one function's terms.
@@ -134,17 +134,19 @@ struct TraceNode {
     len: u32,
 }
 
-/// Steps kept per trace: enough for any note a user reads; older steps of
-/// very long paths are dropped (the newest matter most).
+/// Steps kept per trace (at least; up to twice as many): enough for any note
+/// a user reads; older steps of very long paths are dropped (the newest
+/// matter most).
 const MAX_TRACE: u32 = 256;
 
 impl Trace {
     pub fn push(&self, step: Step) -> Trace {
         let len = self.len() + 1;
-        if len > MAX_TRACE {
-            // Keep the newest steps: rebuild without the oldest one.
+        if len > 2 * MAX_TRACE {
+            // Keep the newest steps: rebuild from the last MAX_TRACE (once
+            // every MAX_TRACE pushes, so pushing stays cheap).
             let mut steps = self.steps();
-            steps.remove(0);
+            steps.drain(..steps.len() + 1 - MAX_TRACE as usize);
             steps.push(step);
             return Trace::from_steps(steps);
         }
@@ -198,8 +200,14 @@ pub struct State {
     pub maybe_released: Vec<LockKey>,
     /// Rules that already reported on these paths (no follow-on reports).
     pub muted: u64,
-    /// Merged beyond the per-point bound: reports depending on it are dropped.
+    /// The path went where merged facts could not tell (a branch on a
+    /// blurred value): nothing is reported from it.
     pub imprecise: bool,
+    /// Values whose facts a merge past the per-point bound weakened, sorted.
+    /// Locks held on some of the merged paths only are kept as maybe-held
+    /// (`Count::Unknown`); a branch that reads a blurred value and is not
+    /// decided makes the paths after it imprecise.
+    pub blurred: Vec<ValueId>,
     /// The function's effects (indices into its summary's) these paths went
     /// through, sorted: a caller that reports one mutes the rule for them.
     pub effects: Vec<u32>,
@@ -215,6 +223,7 @@ pub struct StateKey {
     maybe_released: Vec<LockKey>,
     muted: u64,
     imprecise: bool,
+    blurred: Vec<ValueId>,
 }
 
 impl State {
@@ -225,6 +234,7 @@ impl State {
             maybe_released: self.maybe_released.clone(),
             muted: self.muted,
             imprecise: self.imprecise,
+            blurred: self.blurred.clone(),
         }
     }
 

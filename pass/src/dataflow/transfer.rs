@@ -248,7 +248,7 @@ impl Transfer<'_> {
                 let while_holding = st
                     .held
                     .iter()
-                    .filter(|h| h.key != key && self.nameable(h.key))
+                    .filter(|h| h.key != key && h.count.certainly_held() && self.nameable(h.key))
                     .map(|h| (h.key, acquire_site(&h.acquired)))
                     .collect();
                 self.own_effect(st, EffectKind::Acquire { lock: key, while_holding }, kind, loc, trace.clone());
@@ -259,9 +259,11 @@ impl Transfer<'_> {
             st.touch(key, kind);
         }
         st.trace = trace.clone();
+        let several = self.several(key);
         if let Some(h) = st.held.iter_mut().find(|h| h.key == key) {
-            // A lock that may be several (`Locks[i]`): one more element held.
-            h.count = h.count.acquired_again();
+            // A lock that may be several (`Locks[i]`): one more element held;
+            // a lock that was only maybe held: held now.
+            h.count = if several { h.count.acquired_again() } else { Count::one() };
             return true;
         }
         st.add_held(Held { key, kind, handle, acquired: trace, count: Count::one() });
@@ -275,6 +277,7 @@ impl Transfer<'_> {
             st.touch(key, kind);
         }
         st.trace = trace.clone();
+        st.held.retain(|h| h.key != key);
         st.add_held(Held { key, kind, handle: None, acquired: trace, count: Count::one() });
     }
 
@@ -306,7 +309,9 @@ impl Transfer<'_> {
     ) {
         match verdict {
             release_not_held::Released::Held(i) => {
-                match st.held[i].count.released_once() {
+                // Only an array of locks can still hold another element.
+                let remaining = if self.several(st.held[i].key) { st.held[i].count.released_once() } else { None };
+                match remaining {
                     Some(count) => st.held[i].count = count,
                     None => {
                         st.held.remove(i);
@@ -339,7 +344,7 @@ impl Transfer<'_> {
     }
 
     pub fn forbidden(&mut self, st: &mut State, call: usize, loc: Option<LocId>) {
-        let held: Vec<&Held> = st.held.iter().collect();
+        let held: Vec<&Held> = st.held.iter().filter(|h| h.count.certainly_held()).collect();
         let verdict = call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise);
         match verdict {
             Verdict::Defect { kind, related } => {
@@ -528,7 +533,10 @@ impl Transfer<'_> {
                     .held
                     .iter()
                     .filter(|h| {
-                        !excluded.iter().any(|x| *x == h.key || matches!(x, LockKey::Handle(p) if h.handle == Some(*p)))
+                        h.count.certainly_held()
+                            && !excluded
+                                .iter()
+                                .any(|x| *x == h.key || matches!(x, LockKey::Handle(p) if h.handle == Some(*p)))
                     })
                     .collect();
                 match call_while_held::check(&held, self.mode == Mode::Summary && !st.imprecise) {
@@ -568,8 +576,9 @@ impl Transfer<'_> {
                 _ => s.held.iter().rposition(|x| x.key == m),
             };
             let aliased = || s.held.iter().rposition(|x| x.kind == kind && may_alias(paths, x.key, m));
+            let several = self.several(m);
             match (same, same.is_none().then(aliased).flatten()) {
-                (Some(i), _) => match s.held[i].count.released_once() {
+                (Some(i), _) => match if several { s.held[i].count.released_once() } else { None } {
                     Some(count) => s.held[i].count = count,
                     None => {
                         s.held.remove(i);

@@ -6,9 +6,15 @@
 //! (-O0) and byte GEPs (-O2) both become byte offsets, casts disappear, and
 //! consecutive offsets add up, so `&DeviceObject->DeviceExtension->Lock`
 //! reached through any spelling and any optimisation level is one path.
-//! Paths are interned: equal paths have equal ids.
+//! Paths are interned in an index set: equal paths have equal ids, and ids
+//! follow first appearance, so every later map keyed by them is ordered the
+//! same way on every run. Canonicalising each pointer expression to its path
+//! and interning it is union-find with the path as each class's
+//! representative: copies, phis and selects of one path, and reloads of one
+//! field, all find the same id.
 
-use rustc_hash::FxHashMap as HashMap;
+use indexmap::IndexSet;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 
 use super::FuncId;
 
@@ -43,26 +49,23 @@ pub struct Path {
 
 #[derive(Debug, Default)]
 pub struct Paths {
-    paths: Vec<Path>,
-    index: HashMap<Path, PathId>,
+    /// Every path seen; a path's id is its index.
+    paths: IndexSet<Path, FxBuildHasher>,
     /// A source-level name per path (the first one seen), for reports.
     names: Vec<Option<String>>,
-    pub globals: Vec<String>,
-    global_index: HashMap<String, u32>,
+    /// Global symbols that root a path; `Root::Global` holds the index.
+    pub globals: IndexSet<String, FxBuildHasher>,
     /// `append` results, so that extending a known path allocates nothing.
     appended: HashMap<(PathId, Step), PathId>,
 }
 
 impl Paths {
     pub fn intern(&mut self, path: Path) -> PathId {
-        if let Some(&id) = self.index.get(&path) {
-            return id;
+        let (index, new) = self.paths.insert_full(path);
+        if new {
+            self.names.push(None);
         }
-        let id = self.paths.len() as PathId;
-        self.paths.push(path.clone());
-        self.names.push(None);
-        self.index.insert(path, id);
-        id
+        index as PathId
     }
 
     pub fn root(&mut self, root: Root) -> PathId {
@@ -70,16 +73,11 @@ impl Paths {
     }
 
     pub fn global(&mut self, name: &str) -> PathId {
-        let g = match self.global_index.get(name) {
-            Some(&g) => g,
-            None => {
-                let g = self.globals.len() as u32;
-                self.globals.push(name.to_string());
-                self.global_index.insert(name.to_string(), g);
-                g
-            }
+        let g = match self.globals.get_index_of(name) {
+            Some(g) => g,
+            None => self.globals.insert_full(name.to_string()).0,
         };
-        self.root(Root::Global(g))
+        self.root(Root::Global(g as u32))
     }
 
     pub fn get(&self, id: PathId) -> &Path {

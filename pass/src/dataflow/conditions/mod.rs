@@ -61,6 +61,19 @@ impl Facts {
         self.0.iter().all(|(v, f)| other.get(*v).is_some_and(|g| f.join(g) == *f))
     }
 
+    /// The values whose facts differ between the two (each sorted).
+    pub fn differing(&self, other: &Facts) -> Vec<ValueId> {
+        let mut out: Vec<ValueId> = self
+            .0
+            .iter()
+            .filter(|(v, f)| other.get(*v) != Some(*f))
+            .chain(other.0.iter().filter(|(v, _)| self.get(*v).is_none()))
+            .map(|(v, _)| *v)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Keeps the facts of the values `keep` accepts.
     pub fn retain(&mut self, keep: impl Fn(ValueId) -> bool) {
         self.0.retain(|(v, _)| keep(*v));
@@ -88,6 +101,43 @@ impl Conditions<'_> {
                 Fact::range(-half, (half << 1) - 1)
             }
             _ => Fact::ANY,
+        }
+    }
+
+    /// Whether what `facts` say about an operand can rest on the facts of
+    /// any of `values` (sorted): it is one of them or computed from one.
+    pub fn reads_any(&self, operand: Operand, values: &[ValueId]) -> bool {
+        !values.is_empty() && self.reads_any_at(operand, values, 0)
+    }
+
+    fn reads_any_at(&self, operand: Operand, values: &[ValueId], depth: usize) -> bool {
+        let Operand::Value(v) = operand else {
+            return false;
+        };
+        if values.binary_search(&v).is_ok() {
+            return true;
+        }
+        if depth > MAX_DEPTH {
+            return true;
+        }
+        let Some(info) = self.values.get(v as usize) else {
+            return false;
+        };
+        let d = depth + 1;
+        match &info.def {
+            ValueDef::Opaque | ValueDef::Param(_) | ValueDef::CallResult | ValueDef::Phi => false,
+            ValueDef::Cmp { lhs: a, rhs: b, .. } | ValueDef::And(a, b) | ValueDef::Or(a, b) => {
+                self.reads_any_at(*a, values, d) || self.reads_any_at(*b, values, d)
+            }
+            ValueDef::Not(a)
+            | ValueDef::ZExt(a)
+            | ValueDef::SExt(a)
+            | ValueDef::Trunc(a)
+            | ValueDef::Mask(a, _)
+            | ValueDef::Offset(a, _) => self.reads_any_at(*a, values, d),
+            ValueDef::Select { condition, then_value, else_value } => {
+                [condition, then_value, else_value].into_iter().any(|x| self.reads_any_at(*x, values, d))
+            }
         }
     }
 
