@@ -74,9 +74,12 @@ fn missing_file() {
 }
 
 #[test]
-fn directory() {
-    let dir = std::env::temp_dir();
-    assert_rejected(&lockcheck(&["check", dir.to_str().unwrap()]), "is a directory");
+fn directory_without_bitcode() {
+    // A directory is read for its .bc and .ll files (tests/project.rs); one
+    // without any is an error.
+    let dir = scratch("empty-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_rejected(&lockcheck(&["check", dir.to_str().unwrap()]), "no .bc or .ll files");
 }
 
 #[test]

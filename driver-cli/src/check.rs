@@ -1,12 +1,10 @@
 //! `lockcheck check`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lockcheck::render::{self, Format};
 use lockcheck::{Config, RulePack};
 
-use crate::compile::{TempBitcode, compile};
 use crate::{CheckArgs, fail};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
@@ -22,22 +20,11 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    // C sources become temporary bitcode files; the rest is read as is.
-    let mut temporaries: Vec<TempBitcode> = Vec::new();
-    let mut files: Vec<PathBuf> = Vec::new();
-    for (index, input) in args.inputs.iter().enumerate() {
-        if input.extension().is_some_and(|e| e == "c") {
-            match compile(input, &args.compiler_flags, index) {
-                Ok(bc) => {
-                    files.push(bc.0.clone());
-                    temporaries.push(bc);
-                }
-                Err(e) => return fail(e),
-            }
-        } else {
-            files.push(input.clone());
-        }
-    }
+    // Files, directories or a build database (-p): one or more modules.
+    let mut inputs = match crate::inputs::collect(args) {
+        Ok(inputs) => inputs,
+        Err(e) => return fail(e),
+    };
     let config = Config {
         rules,
         entries: args.entries.clone(),
@@ -45,12 +32,12 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         all_functions: args.all_functions,
         leak_module: true,
     };
-    let report = lockcheck::check_files(&files, &config);
-    drop(temporaries);
+    let report = inputs.check(&config);
+    let incomplete = inputs.incomplete();
+    drop(inputs);
     let report = match report {
         Ok(r) => r,
-        // Name the C source, not its temporary bitcode.
-        Err(e) => return fail(rename_temporaries(e.message(), &args.inputs, &files)),
+        Err(e) => return fail(e),
     };
     if args.verbose {
         eprintln!("lockcheck: driver model: {}", report.model);
@@ -82,15 +69,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     if let Err(e) = written {
         return fail(e);
     }
-    if report.diagnostics.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
-}
-
-fn rename_temporaries(message: &str, inputs: &[PathBuf], files: &[PathBuf]) -> String {
-    let mut message = message.to_string();
-    for (input, file) in inputs.iter().zip(files) {
-        if input != file {
-            message = message.replace(&file.display().to_string(), &input.display().to_string());
-        }
+    if incomplete {
+        // Some input could not be checked (each named on stderr already).
+        return ExitCode::from(2);
     }
-    message
+    if report.diagnostics.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

@@ -4,9 +4,13 @@
 //! Exit codes: 0 no violation, 1 violations found, 2 error (bad input, bad
 //! flags, a compile that failed, bad rules), with one line on stderr.
 
+mod cache;
 mod check;
 mod compile;
+mod inputs;
+mod project;
 mod rules_cmd;
+mod units;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +32,7 @@ fn version() -> &'static str {
 #[derive(Subcommand)]
 enum Command {
     /// Check .bc, .ll or .c files, linked into one module.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// List the rules.
     Rules(RulesArgs),
     /// Explain one rule: what it finds, why it matters, an example.
@@ -37,8 +41,9 @@ enum Command {
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// Input files: LLVM bitcode (.bc), textual IR (.ll) or C sources (.c).
-    #[arg(required = true, value_name = "INPUTS")]
+    /// Input files: LLVM bitcode (.bc), textual IR (.ll) or C sources (.c),
+    /// or directories of .bc/.ll files.
+    #[arg(required_unless_present = "project", value_name = "INPUTS")]
     pub inputs: Vec<PathBuf>,
     /// Output format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
@@ -65,6 +70,21 @@ pub struct CheckArgs {
     /// mingw-w64 DDK setup).
     #[arg(last = true, value_name = "COMPILER FLAGS")]
     pub compiler_flags: Vec<String>,
+    /// Check a project: a build directory holding compile_commands.json, or
+    /// the file itself. Every translation unit is compiled with its own flags.
+    #[arg(long, short = 'p', value_name = "PATH", conflicts_with_all = ["inputs", "compiler_flags"])]
+    pub project: Option<PathBuf>,
+    /// With -p: compile N translation units at a time (default: all cores).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// With -p: check the translation units whose source path (relative to
+    /// the database's directory) matches GLOB as one module; repeatable,
+    /// one module per group.
+    #[arg(long = "group", value_name = "GLOB")]
+    pub groups: Vec<String>,
+    /// With -p: cache bitcode in DIR (default: <build dir>/.lockcheck-cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
