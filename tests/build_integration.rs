@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use lockcheck_tests::front_ends::plugin_path;
+use lockcheck_tests::front_ends::{cli_path, plugin_path};
 use lockcheck_tests::target_dir;
 
 /// The one violation in examples/packet_queue.c.
@@ -55,6 +55,13 @@ fn cmake_example_reports_during_the_build() {
     let (ok, log) = cmake_build(&build, &["-DLOCKCHECK_WERROR=ON".into()]);
     assert!(!ok, "-Werror must fail the build:\n{log}");
     assert!(log.contains(FINDING_AS_ERROR), "the finding must be an error:\n{log}");
+
+    // The exported database checks the same, though it loads the plugin
+    // with -Werror itself: `check -p` drops pass plugins from the flags.
+    let run = Command::new(cli_path()).arg("check").arg("-p").arg(&build).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains(FINDING), "{stdout}");
 }
 
 #[test]

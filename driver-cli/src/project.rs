@@ -125,7 +125,9 @@ fn unit(entry: &serde_json::Value, db_dir: &Path) -> Result<Unit, String> {
 
 /// The compiler's argument list for clang-22: without the compiler (and a
 /// compiler wrapper such as ccache), `-c`, the output and dependency-file
-/// flags, in their separate and joined spellings.
+/// flags, in their separate and joined spellings, and pass plugins (a build
+/// that loads lockcheck into clang would otherwise run it inside this
+/// compile, and with -Werror fail it).
 pub fn rewrite(argv: &[String]) -> Vec<String> {
     let mut rest = &argv[1..];
     let wrapper = |a: &str| {
@@ -151,6 +153,10 @@ pub fn rewrite(argv: &[String]) -> Vec<String> {
             _ if ["-MF", "-MT", "-MQ", "-MJ"].iter().any(|f| a.starts_with(f)) => {}
             // -Wp,-MD,file as the Linux kernel's build passes it.
             _ if a.starts_with("-Wp,-M") => {}
+            _ if a.starts_with("-fpass-plugin=") => {}
+            "-fpass-plugin" => {
+                args.next();
+            }
             _ => out.push(arg.clone()),
         }
     }
@@ -224,6 +230,8 @@ mod tests {
             words("/usr/bin/gcc -DX=1 -c -o obj/a.o -MD -MF obj/a.d -MTobj/a.o -Wp,-MMD,x.d -Iinc a.c -oX -objc");
         assert_eq!(rewrite(&argv), words("-DX=1 -Iinc a.c -objc"));
         assert_eq!(rewrite(&words("ccache cc -c a.c")), words("a.c"));
+        let plugin = words("clang-22 -fpass-plugin=/x/liblockcheck.so -Werror -c a.c");
+        assert_eq!(rewrite(&plugin), words("-Werror a.c"));
     }
 
     #[test]
