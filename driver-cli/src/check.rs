@@ -7,7 +7,7 @@ use lockcheck::render::{self, Format};
 use lockcheck::{Config, RulePack};
 
 use crate::compile::{TempBitcode, compile};
-use crate::{CheckArgs, fail};
+use crate::{CheckArgs, baseline, fail};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
     let format = match Format::parse(&args.format) {
@@ -20,6 +20,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     };
     let rules = match rules {
         Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let baseline = match args.baseline.as_deref().map(baseline::load).transpose() {
+        Ok(b) => b,
         Err(e) => return fail(e),
     };
     // C sources become temporary bitcode files; the rest is read as is.
@@ -47,11 +51,16 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     };
     let report = lockcheck::check_files(&files, &config);
     drop(temporaries);
-    let report = match report {
+    let mut report = match report {
         Ok(r) => r,
         // Name the C source, not its temporary bitcode.
         Err(e) => return fail(rename_temporaries(e.message(), &args.inputs, &files)),
     };
+    if args.report_unused_ignores {
+        report.report_unused_ignores();
+    }
+    report.ignore_warnings.iter().for_each(|w| eprintln!("lockcheck: warning: {w}"));
+    let matched = baseline.map(|b| b.filter(&mut report.diagnostics));
     if args.verbose {
         eprintln!("lockcheck: driver model: {}", report.model);
         for (function, role) in &report.routines {
@@ -65,6 +74,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         eprintln!("lockcheck: time: {}", phases.join(", "));
         for function in &report.imprecise_functions {
             eprintln!("lockcheck: analysis bound reached in {function}: reports depending on it are dropped");
+        }
+        eprintln!("lockcheck: {} suppressed by lockcheck-ignore comments", findings(report.suppressed));
+        if let Some(m) = &matched {
+            eprintln!("lockcheck: {} matched by the baseline, {} fixed", findings(m.matched), entries(m.fixed));
         }
     }
     let text = match format {
@@ -82,7 +95,21 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     if let Err(e) = written {
         return fail(e);
     }
+    if let Some(path) = &args.write_baseline {
+        return match baseline::write(path, &report.diagnostics) {
+            Ok(()) => ExitCode::SUCCESS, // a baseline accepts what it records
+            Err(e) => fail(e),
+        };
+    }
     if report.diagnostics.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn findings(n: usize) -> String {
+    if n == 1 { "1 finding".into() } else { format!("{n} findings") }
+}
+
+fn entries(n: usize) -> String {
+    if n == 1 { "1 baseline entry".into() } else { format!("{n} baseline entries") }
 }
 
 fn rename_temporaries(message: &str, inputs: &[PathBuf], files: &[PathBuf]) -> String {
