@@ -2,9 +2,10 @@
 //!
 //! Data flows one way through the layers (see ARCHITECTURE.md):
 //! IR (`ir`) -> facts (`facts`) -> lock identity (`alias`) -> lock-state
-//! dataflow (`dataflow`, consulting `checks`) -> diagnostics (`diagnostics`,
-//! then `suppress` for `lockcheck-ignore` comments) -> renderers (`render`). `rules` feeds API knowledge into the facts and
+//! dataflow (`dataflow`, consulting `checks`) -> diagnostics (`diagnostics`)
+//! -> renderers (`render`). `rules` feeds API knowledge into the facts and
 //! rule ownership into the dataflow; `routines` and `model` read the facts.
+//! `suppress` drops the diagnostics `lockcheck-ignore` comments silence.
 //!
 //! The same analysis runs in the `lockcheck` CLI (through `check_files`) and
 //! in the opt/clang pass plugin (`plugin`, on a copy of the host's module).
