@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use lockcheck::render::{self, Format};
 use lockcheck::{Config, RulePack};
 
-use crate::{CheckArgs, fail};
+use crate::{CheckArgs, baseline, fail};
 
 pub fn run(args: &CheckArgs) -> ExitCode {
     let format = match Format::parse(&args.format) {
@@ -18,6 +18,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     };
     let rules = match rules {
         Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let baseline = match args.baseline.as_deref().map(baseline::load).transpose() {
+        Ok(b) => b,
         Err(e) => return fail(e),
     };
     // Files, directories or a build database (-p): one or more modules.
@@ -35,10 +39,15 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let report = inputs.check(&config);
     let incomplete = inputs.incomplete();
     drop(inputs);
-    let report = match report {
+    let mut report = match report {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if args.report_unused_ignores {
+        report.report_unused_ignores();
+    }
+    report.ignore_warnings.iter().for_each(|w| eprintln!("lockcheck: warning: {w}"));
+    let matched = baseline.map(|b| b.filter(&mut report.diagnostics));
     if args.verbose {
         eprintln!("lockcheck: driver model: {}", report.model);
         for (function, role) in &report.routines {
@@ -52,6 +61,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         eprintln!("lockcheck: time: {}", phases.join(", "));
         for function in &report.imprecise_functions {
             eprintln!("lockcheck: analysis bound reached in {function}: reports depending on it are dropped");
+        }
+        eprintln!("lockcheck: {} suppressed by lockcheck-ignore comments", findings(report.suppressed));
+        if let Some(m) = &matched {
+            eprintln!("lockcheck: {} matched by the baseline, {} fixed", findings(m.matched), entries(m.fixed));
         }
     }
     let text = match format {
@@ -73,5 +86,19 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         // Some input could not be checked (each named on stderr already).
         return ExitCode::from(2);
     }
+    if let Some(path) = &args.write_baseline {
+        return match baseline::write(path, &report.diagnostics) {
+            Ok(()) => ExitCode::SUCCESS, // a baseline accepts what it records
+            Err(e) => fail(e),
+        };
+    }
     if report.diagnostics.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn findings(n: usize) -> String {
+    if n == 1 { "1 finding".into() } else { format!("{n} findings") }
+}
+
+fn entries(n: usize) -> String {
+    if n == 1 { "1 baseline entry".into() } else { format!("{n} baseline entries") }
 }

@@ -221,6 +221,11 @@ fn merge(merged: Option<Report>, next: Report) -> Report {
     extend(&mut merged.routines, next.routines);
     extend(&mut merged.neutral_externals, next.neutral_externals);
     extend(&mut merged.imprecise_functions, next.imprecise_functions);
+    merged.suppressed += next.suppressed;
+    // A comment in a header two groups share counts as unused if one group
+    // did not use it: groups are checked apart.
+    extend(&mut merged.unused_ignores, next.unused_ignores);
+    extend(&mut merged.ignore_warnings, next.ignore_warnings);
     for (phase, time) in next.timings {
         match merged.timings.iter_mut().find(|(p, _)| *p == phase) {
             Some((_, total)) => *total += time,

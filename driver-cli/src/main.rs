@@ -4,6 +4,7 @@
 //! Exit codes: 0 no violation, 1 violations found, 2 error (bad input, bad
 //! flags, a compile that failed, bad rules), with one line on stderr.
 
+mod baseline;
 mod cache;
 mod check;
 mod compile;
@@ -85,6 +86,17 @@ pub struct CheckArgs {
     /// With -p: cache bitcode in DIR (default: <build dir>/.lockcheck-cache).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Report lockcheck-ignore comments that silence nothing (as
+    /// lockcheck.unused-ignore warnings, which count as findings).
+    #[arg(long)]
+    pub report_unused_ignores: bool,
+    /// Show only the findings that are not in this baseline file (written
+    /// by --write-baseline); the exit code reflects only those.
+    #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Write the findings to FILE as a baseline, then exit 0 whatever was found.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
 }
 
 #[derive(Args)]

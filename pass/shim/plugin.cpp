@@ -32,6 +32,8 @@ cl::list<std::string> EntryOpt("lockcheck-entry", cl::value_desc("function"),
                                cl::desc("lockcheck: treat this function as a driver routine"));
 cl::opt<std::string> ModelOpt("lockcheck-model", cl::value_desc("wdm|kmdf|storport"),
                               cl::desc("lockcheck: force the driver model"));
+cl::opt<bool> ReportUnusedIgnoresOpt("lockcheck-report-unused-ignores",
+                                     cl::desc("lockcheck: report lockcheck-ignore comments that silence nothing"));
 
 } // namespace
 
@@ -115,6 +117,8 @@ std::string commandLineOptions() {
   Add("model", ModelOpt);
   for (const std::string &E : EntryOpt)
     Add("entry", E);
+  if (ReportUnusedIgnoresOpt)
+    S += "report-unused-ignores;";
   return S;
 }
 

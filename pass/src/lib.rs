@@ -5,6 +5,7 @@
 //! dataflow (`dataflow`, consulting `checks`) -> diagnostics (`diagnostics`)
 //! -> renderers (`render`). `rules` feeds API knowledge into the facts and
 //! rule ownership into the dataflow; `routines` and `model` read the facts.
+//! `suppress` drops the diagnostics `lockcheck-ignore` comments silence.
 //!
 //! The same analysis runs in the `lockcheck` CLI (through `check_files`) and
 //! in the opt/clang pass plugin (`plugin`, on a copy of the host's module).
@@ -21,6 +22,7 @@ mod plugin;
 pub mod render;
 pub mod routines;
 pub mod rules;
+pub mod suppress;
 
 use std::path::PathBuf;
 
@@ -69,6 +71,25 @@ pub struct Report {
     pub imprecise_functions: Vec<String>,
     /// Time spent per phase (for --verbose).
     pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// Findings silenced by `lockcheck-ignore` comments (see `suppress`).
+    pub suppressed: usize,
+    /// `lockcheck-ignore` comments that silenced nothing, as
+    /// `lockcheck.unused-ignore` diagnostics: not in `diagnostics` unless
+    /// `report_unused_ignores` moves them there.
+    pub unused_ignores: Vec<Diagnostic>,
+    /// Problems with `lockcheck-ignore` comments (unknown rule ids, missing
+    /// reasons), one line each, for the front end to show as warnings.
+    pub ignore_warnings: Vec<String>,
+}
+
+impl Report {
+    /// Reports unused `lockcheck-ignore` comments among the diagnostics
+    /// (`--report-unused-ignores`), in location order.
+    pub fn report_unused_ignores(&mut self) {
+        self.diagnostics.append(&mut self.unused_ignores);
+        let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column)).unwrap_or_default();
+        self.diagnostics.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.rule.cmp(&b.rule)));
+    }
 }
 
 /// Reads `.bc` / `.ll` files, links them into one module and checks it.
@@ -135,13 +156,32 @@ fn analyze_facts(facts: &mut facts::ModuleFacts, config: &Config, mut clock: Clo
     clock.lap("dataflow");
     let diagnostics = diagnostics::build(facts, rules, &routines, &findings, &stats.opaque_origins);
     clock.lap("diagnostics");
+    let suppressed = suppress::apply(diagnostics, &source_files(facts), rules, suppress::read_source);
+    clock.lap("suppress");
     let name = |f: &u32| facts.function(*f).display.clone();
     Ok(Report {
-        diagnostics,
+        diagnostics: suppressed.diagnostics,
         model: rules.models[model].id.clone(),
         routines: routines.iter().map(|r| (facts.function(r.func).display.clone(), r.describe(rules))).collect(),
         neutral_externals: stats.neutral_externals.iter().map(name).collect(),
         imprecise_functions: stats.imprecise_functions.iter().map(name).collect(),
         timings: clock.laps,
+        suppressed: suppressed.suppressed,
+        unused_ignores: suppressed.unused,
+        ignore_warnings: suppressed.warnings,
     })
+}
+
+/// Every source file the debug locations lockcheck read name (functions
+/// analysed, code inlined into them): (path on disk, name as shown).
+fn source_files(facts: &facts::ModuleFacts) -> Vec<(PathBuf, String)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut files = Vec::new();
+    for loc in &facts.locs {
+        if seen.insert((loc.directory.as_str(), loc.file.as_str())) {
+            let location = diagnostics::Location::from(loc);
+            files.push((location.path, location.file));
+        }
+    }
+    files
 }

@@ -77,6 +77,7 @@ struct PluginOptions {
     model: Option<String>,
     entries: Vec<String>,
     all_functions: bool,
+    report_unused_ignores: bool,
 }
 
 fn parse_options(text: &str) -> Result<PluginOptions> {
@@ -97,9 +98,10 @@ fn parse_options(text: &str) -> Result<PluginOptions> {
             "model" => options.model = Some(need(value)?),
             "entry" => options.entries.extend(need(value)?.split(',').map(str::to_string)),
             "all-functions" => options.all_functions = true,
+            "report-unused-ignores" => options.report_unused_ignores = true,
             _ => {
                 return Err(Error::new(format!(
-                    "unknown pass parameter `{key}` (expected rules=FILE, format=text|json, output=FILE, entry=NAME, model=NAME, all-functions)"
+                    "unknown pass parameter `{key}` (expected rules=FILE, format=text|json, output=FILE, entry=NAME, model=NAME, all-functions, report-unused-ignores)"
                 )));
             }
         }
@@ -187,8 +189,14 @@ fn run(module: LLVMModuleRef, options: &str, sink: *mut c_void, emit: EmitFn) ->
     };
     let copy = unsafe { ir::ModuleCopy::of(module) };
     ir::prepare(copy.as_raw())?;
-    let report = analyze_prepared(copy.as_raw(), &config, crate::Clock::start())?;
+    let mut report = analyze_prepared(copy.as_raw(), &config, crate::Clock::start())?;
     drop(copy);
+    if options.report_unused_ignores {
+        report.report_unused_ignores();
+    }
+    for warning in &report.ignore_warnings {
+        eprintln!("lockcheck: warning: {warning}");
+    }
     match options.format.unwrap_or(Format::Text) {
         Format::Text => {
             for d in &report.diagnostics {
@@ -247,11 +255,13 @@ mod tests {
 
     #[test]
     fn parses_parameters_and_rejects_unknown_ones() {
-        let o = parse_options("rules=my.yaml;format=json;entry=A,B;entry=C;all-functions").unwrap();
+        let o =
+            parse_options("rules=my.yaml;format=json;entry=A,B;entry=C;all-functions;report-unused-ignores").unwrap();
         assert_eq!(o.rules, Some(PathBuf::from("my.yaml")));
         assert_eq!(o.format, Some(Format::Json));
         assert_eq!(o.entries, vec!["A", "B", "C"]);
         assert!(o.all_functions);
+        assert!(o.report_unused_ignores);
         assert!(parse_options("fromat=json").unwrap_err().message().contains("unknown pass parameter `fromat`"));
         assert!(parse_options("rules=").is_err());
         assert!(parse_options("format=xml").is_err());

@@ -26,7 +26,10 @@ pub fn run_library(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTr
         all_functions: args.all_functions,
         leak_module: false,
     };
-    let report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
+    let mut report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
+    if args.report_unused_ignores {
+        report.report_unused_ignores();
+    }
     Ok(report
         .diagnostics
         .iter()

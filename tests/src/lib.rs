@@ -15,6 +15,9 @@
 //! plugin, which checks the module before optimisation), `// expect-O2:`
 //! (the -O2 builds), or explicitly `// expect[O2,clang]:`. A fixture may pass
 //! options in a comment: `// lockcheck-args: --entry Foo --model kmdf`.
+//! With `--report-unused-ignores` there, `// expect: lockcheck.unused-ignore`
+//! (the tool's diagnostic for a `lockcheck-ignore` comment that silenced
+//! nothing, not a rule of the pack) may be expected too.
 //! `// expect-note: <text>` requires a note of some report on that line
 //! whose message contains the text (a trace step: "taking the true branch");
 //! `// expect-note-O0:` only in the -O0 builds (where -O2 merges the code a
@@ -109,6 +112,8 @@ pub struct FixtureArgs {
     pub entries: Vec<String>,
     pub model: Option<String>,
     pub all_functions: bool,
+    /// `--report-unused-ignores`: `lockcheck.unused-ignore` may be expected.
+    pub report_unused_ignores: bool,
 }
 
 impl FixtureArgs {
@@ -120,6 +125,7 @@ impl FixtureArgs {
                 "--entry" => args.entries.push(words.next().expect("--entry needs a name").to_string()),
                 "--model" => args.model = Some(words.next().expect("--model needs a name").to_string()),
                 "--all-functions" => args.all_functions = true,
+                "--report-unused-ignores" => args.report_unused_ignores = true,
                 other => panic!("{fixture}: unknown lockcheck-args option {other}"),
             }
         }
@@ -138,6 +144,9 @@ impl FixtureArgs {
         if self.all_functions {
             out.push("--all-functions".into());
         }
+        if self.report_unused_ignores {
+            out.push("--report-unused-ignores".into());
+        }
         out
     }
 
@@ -149,6 +158,9 @@ impl FixtureArgs {
         }
         if self.all_functions {
             items.push("all-functions".into());
+        }
+        if self.report_unused_ignores {
+            items.push("report-unused-ignores".into());
         }
         items.join(";")
     }
@@ -264,7 +276,7 @@ pub fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixtur
                 };
                 for rule in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
                     assert!(
-                        rules.rule_by_id(rule).is_some(),
+                        rules.rule_by_id(rule).is_some() || rule == lockcheck::suppress::UNUSED_IGNORE,
                         "{}:{}: unknown rule `{rule}` in expectation",
                         file,
                         index + 1

@@ -23,6 +23,10 @@ pub enum Check {
     ReleaseNotHeld,
     HeldAtExit,
     CallWhileHeld,
+    /// Not a defect: a `lockcheck-ignore` comment that silenced nothing
+    /// (`suppress`). No rule of a rule pack can name it.
+    #[serde(skip_deserializing)]
+    UnusedIgnore,
 }
 
 impl Check {
@@ -34,6 +38,7 @@ impl Check {
             Check::ReleaseNotHeld => "release_not_held",
             Check::HeldAtExit => "held_at_exit",
             Check::CallWhileHeld => "call_while_held",
+            Check::UnusedIgnore => "unused_ignore",
         }
     }
 
@@ -44,6 +49,7 @@ impl Check {
             Check::ReleaseNotHeld => release_not_held::SUMMARY,
             Check::HeldAtExit => held_at_exit::SUMMARY,
             Check::CallWhileHeld => call_while_held::SUMMARY,
+            Check::UnusedIgnore => "a lockcheck-ignore comment that silenced nothing",
         }
     }
 }

@@ -193,6 +193,7 @@ impl Writer<'_> {
                     if names.len() > 1 { "are" } else { "is" }
                 )
             }
+            Check::UnusedIgnore => unreachable!("the dataflow never reports unused lockcheck-ignore comments"),
         };
         let mut notes = trace_notes::notes(self, v);
         if v.check != Check::HeldAtExit && routine.func != v.func && !notes.iter().any(|n| n.message.starts_with("in "))
