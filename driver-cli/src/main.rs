@@ -41,7 +41,7 @@ pub struct CheckArgs {
     #[arg(required = true, value_name = "INPUTS")]
     pub inputs: Vec<PathBuf>,
     /// Output format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
     pub format: String,
     /// Rule pack replacing the built-in rules.yaml.
     #[arg(long, value_name = "FILE")]
