@@ -5,6 +5,7 @@
 //! flags, a compile that failed, bad rules), with one line on stderr.
 
 mod check;
+mod color;
 mod compile;
 mod rules_cmd;
 
@@ -65,6 +66,10 @@ pub struct CheckArgs {
     /// mingw-w64 DDK setup).
     #[arg(last = true, value_name = "COMPILER FLAGS")]
     pub compiler_flags: Vec<String>,
+    /// Color the text report: auto (on a terminal, unless NO_COLOR is set),
+    /// always or never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 #[derive(Args)]

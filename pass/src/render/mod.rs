@@ -7,6 +7,7 @@ mod text;
 pub use json::render as json;
 pub use sarif::render as sarif;
 pub use text::render as text;
+pub use text::render_colored as text_colored;
 
 use crate::error::{Error, Result};
 
