@@ -306,6 +306,36 @@ fn color_follows_the_flag_and_the_environment() {
 }
 
 #[test]
+fn rules_as_json() {
+    let run = lockcheck(&["rules", "--format", "json"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let pack = lockcheck::RulePack::builtin().unwrap();
+    let rules = json["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), pack.rules.len());
+    for (rule, expected) in rules.iter().zip(&pack.rules) {
+        assert_eq!(rule["id"], expected.id.as_str());
+        assert_eq!(rule["sdv_name"], expected.sdv_name.as_str());
+        assert_eq!(rule["summary"], expected.summary.as_str());
+        assert_eq!(rule["severity"], expected.severity.as_str());
+        assert_eq!(rule["doc"], expected.doc.as_str());
+        let models: Vec<&str> = rule["models"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(models, expected.models.iter().map(|&m| pack.models[m].id.as_str()).collect::<Vec<_>>());
+        let checks = rule["checks"].as_array().unwrap();
+        assert!(!checks.is_empty(), "{rule}");
+        for check in checks {
+            assert!(check["check"].is_string() && check["summary"].is_string(), "{check}");
+            assert!(!check["lock_kinds"].as_array().unwrap().is_empty(), "{check}");
+        }
+    }
+    let safe = rules.iter().find(|r| r["id"] == "wdm.SpinLockSafe").unwrap();
+    assert_eq!(safe["checks"][0]["check"], "call_while_held");
+    // Text stays the default.
+    assert!(lockcheck(&["rules"]).stdout.contains("Run `lockcheck explain <rule>`"));
+    assert_rejected(&lockcheck(&["rules", "--format", "sarif"]), "invalid value 'sarif'");
+}
+
+#[test]
 fn color_is_on_by_default_on_a_terminal() {
     // script(1) runs the command with its stdout on a pseudo-terminal.
     if Command::new("script").arg("--version").output().is_err() {

@@ -77,6 +77,9 @@ struct RulesArgs {
     /// Rule pack to list instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 #[derive(Args)]
@@ -127,7 +130,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(&args),
-        Command::Rules(args) => rules_cmd::list(args.rules.as_deref()),
+        Command::Rules(args) => rules_cmd::list(args.rules.as_deref(), &args.format),
         Command::Explain(args) => rules_cmd::explain(&args.rule, args.rules.as_deref()),
     }
 }
