@@ -255,3 +255,110 @@ fn rules_explain_and_version() {
     assert_eq!(run.code, Some(0));
     assert!(run.stdout.contains(&format!("LLVM {}", lockcheck::LLVM_VERSION)), "{}", run.stdout);
 }
+
+/// `lockcheck check` of the example's bitcode with `args` and the
+/// environment variables `env` set (NO_COLOR and CLICOLOR_FORCE unset
+/// otherwise); stdout is a pipe.
+fn check_with_env(bc: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(cli_path());
+    command.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE").arg("check").args(args).arg(bc);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("run lockcheck");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn color_follows_the_flag_and_the_environment() {
+    let bc = driver_bitcode("color.bc");
+    let colored = check_with_env(&bc, &["--color", "always"], &[]);
+    assert_eq!(colored.code, Some(1), "{}", colored.stderr);
+    assert!(colored.stdout.contains("\x1b[1;35mwarning:\x1b[0m"), "{:?}", colored.stdout);
+    assert!(colored.stdout.contains("\x1b[1;36mnote:\x1b[0m"), "{:?}", colored.stdout);
+    assert!(colored.stdout.contains("\x1b[1;35mwdm.SpinLock\x1b[0m"), "{:?}", colored.stdout);
+    // Without the escapes it is the plain report.
+    let plain = check_with_env(&bc, &["--color", "never"], &[]);
+    assert!(!plain.stdout.contains('\x1b'), "{:?}", plain.stdout);
+    let mut stripped = colored.stdout.clone();
+    for escape in ["\x1b[0m", "\x1b[1;35m", "\x1b[1;36m", "\x1b[1m"] {
+        stripped = stripped.replace(escape, "");
+    }
+    assert_eq!(stripped, plain.stdout);
+    // auto (the default) into a pipe, and NO_COLOR: no escapes.
+    for (args, env) in [
+        (&[][..], &[][..]),
+        (&["--color", "auto"][..], &[][..]),
+        (&["--color", "auto"][..], &[("NO_COLOR", "1")][..]),
+        (&[][..], &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")][..]),
+    ] {
+        let run = check_with_env(&bc, args, env);
+        assert_eq!(run.code, Some(1));
+        assert!(!run.stdout.contains('\x1b'), "{args:?} {env:?}: {:?}", run.stdout);
+    }
+    // CLICOLOR_FORCE colors a pipe under auto; --color never still wins.
+    assert!(check_with_env(&bc, &[], &[("CLICOLOR_FORCE", "1")]).stdout.contains('\x1b'));
+    assert!(!check_with_env(&bc, &["--color", "never"], &[("CLICOLOR_FORCE", "1")]).stdout.contains('\x1b'));
+    // JSON is never colored.
+    assert!(!check_with_env(&bc, &["--format", "json", "--color", "always"], &[]).stdout.contains('\x1b'));
+    assert_rejected(&lockcheck(&["check", "--color", "sometimes", "x.bc"]), "invalid value 'sometimes'");
+}
+
+#[test]
+fn rules_as_json() {
+    let run = lockcheck(&["rules", "--format", "json"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let pack = lockcheck::RulePack::builtin().unwrap();
+    let rules = json["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), pack.rules.len());
+    for (rule, expected) in rules.iter().zip(&pack.rules) {
+        assert_eq!(rule["id"], expected.id.as_str());
+        assert_eq!(rule["sdv_name"], expected.sdv_name.as_str());
+        assert_eq!(rule["summary"], expected.summary.as_str());
+        assert_eq!(rule["severity"], expected.severity.as_str());
+        assert_eq!(rule["doc"], expected.doc.as_str());
+        let models: Vec<&str> = rule["models"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(models, expected.models.iter().map(|&m| pack.models[m].id.as_str()).collect::<Vec<_>>());
+        let checks = rule["checks"].as_array().unwrap();
+        assert!(!checks.is_empty(), "{rule}");
+        for check in checks {
+            assert!(check["check"].is_string() && check["summary"].is_string(), "{check}");
+            assert!(!check["lock_kinds"].as_array().unwrap().is_empty(), "{check}");
+        }
+    }
+    let safe = rules.iter().find(|r| r["id"] == "wdm.SpinLockSafe").unwrap();
+    assert_eq!(safe["checks"][0]["check"], "call_while_held");
+    // Text stays the default.
+    assert!(lockcheck(&["rules"]).stdout.contains("Run `lockcheck explain <rule>`"));
+    assert_rejected(&lockcheck(&["rules", "--format", "sarif"]), "invalid value 'sarif'");
+}
+
+#[test]
+fn color_is_on_by_default_on_a_terminal() {
+    // script(1) runs the command with its stdout on a pseudo-terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: script(1) is not installed");
+        return;
+    }
+    let bc = driver_bitcode("tty.bc");
+    let on_terminal = |no_color: bool| {
+        let command = format!("{} check {}", cli_path().display(), bc.display());
+        let mut script = Command::new("script");
+        script.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE").args(["-q", "-e", "-c", &command, "/dev/null"]);
+        if no_color {
+            script.env("NO_COLOR", "1");
+        }
+        let output = script.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let colored = on_terminal(false);
+    assert!(colored.contains("\x1b[1;35mwarning:\x1b[0m"), "{colored:?}");
+    let plain = on_terminal(true);
+    assert!(plain.contains("warning:") && !plain.contains('\x1b'), "{plain:?}");
+}

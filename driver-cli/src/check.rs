@@ -68,8 +68,12 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         }
     }
     let text = match format {
-        Format::Text => render::text(&report.diagnostics),
+        Format::Text => {
+            let color = crate::color::enabled(&args.color, args.output.is_none(), &crate::color::Env::read());
+            render::text_colored(&report.diagnostics, color)
+        }
         Format::Json => render::json(&report.diagnostics),
+        Format::Sarif => render::sarif(&report.diagnostics, &config.rules),
     };
     let written = match &args.output {
         Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: cannot write output: {e}", path.display())),

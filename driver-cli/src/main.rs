@@ -7,6 +7,7 @@
 mod baseline;
 mod cache;
 mod check;
+mod color;
 mod compile;
 mod inputs;
 mod project;
@@ -47,7 +48,7 @@ pub struct CheckArgs {
     #[arg(required_unless_present = "project", value_name = "INPUTS")]
     pub inputs: Vec<PathBuf>,
     /// Output format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
     pub format: String,
     /// Rule pack replacing the built-in rules.yaml.
     #[arg(long, value_name = "FILE")]
@@ -97,6 +98,10 @@ pub struct CheckArgs {
     /// Write the findings to FILE as a baseline, then exit 0 whatever was found.
     #[arg(long, value_name = "FILE")]
     pub write_baseline: Option<PathBuf>,
+    /// Color the text report: auto (on a terminal, unless NO_COLOR is set),
+    /// always or never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 #[derive(Args)]
@@ -104,6 +109,9 @@ struct RulesArgs {
     /// Rule pack to list instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 #[derive(Args)]
@@ -154,7 +162,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(&args),
-        Command::Rules(args) => rules_cmd::list(args.rules.as_deref()),
+        Command::Rules(args) => rules_cmd::list(args.rules.as_deref(), &args.format),
         Command::Explain(args) => rules_cmd::explain(&args.rule, args.rules.as_deref()),
     }
 }

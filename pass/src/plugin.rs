@@ -3,7 +3,7 @@
 //! The C++ shim (shim/plugin.cpp) registers the pass and calls
 //! `lockcheck_run_module` with the host's module and the options. The module
 //! is copied, the copy prepared and analysed, and diagnostics go back through
-//! the shim as LLVM diagnostics (or as JSON to a file or stdout). A bad
+//! the shim as LLVM diagnostics (or as JSON or SARIF to a file or stdout). A bad
 //! option or rules file is an error the host reports (exit 1); a panic is
 //! caught and reported as a warning: the plugin never aborts its host.
 
@@ -101,7 +101,7 @@ fn parse_options(text: &str) -> Result<PluginOptions> {
             "report-unused-ignores" => options.report_unused_ignores = true,
             _ => {
                 return Err(Error::new(format!(
-                    "unknown pass parameter `{key}` (expected rules=FILE, format=text|json, output=FILE, entry=NAME, model=NAME, all-functions, report-unused-ignores)"
+                    "unknown pass parameter `{key}` (expected rules=FILE, format=text|json|sarif, output=FILE, entry=NAME, model=NAME, all-functions, report-unused-ignores)"
                 )));
             }
         }
@@ -205,6 +205,9 @@ fn run(module: LLVMModuleRef, options: &str, sink: *mut c_void, emit: EmitFn) ->
             Ok(())
         }
         Format::Json => write_output(&crate::render::json(&report.diagnostics), options.output.as_deref()),
+        Format::Sarif => {
+            write_output(&crate::render::sarif(&report.diagnostics, &config.rules), options.output.as_deref())
+        }
     }
 }
 
@@ -265,5 +268,6 @@ mod tests {
         assert!(parse_options("fromat=json").unwrap_err().message().contains("unknown pass parameter `fromat`"));
         assert!(parse_options("rules=").is_err());
         assert!(parse_options("format=xml").is_err());
+        assert_eq!(parse_options("format=sarif").unwrap().format, Some(Format::Sarif));
     }
 }

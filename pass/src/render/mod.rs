@@ -1,10 +1,13 @@
-//! Renderers: diagnostics as text (clang style) or JSON.
+//! Renderers: diagnostics as text (clang style), JSON or SARIF 2.1.0.
 
 mod json;
+pub mod sarif;
 mod text;
 
 pub use json::render as json;
+pub use sarif::render as sarif;
 pub use text::render as text;
+pub use text::render_colored as text_colored;
 
 use crate::error::{Error, Result};
 
@@ -12,6 +15,7 @@ use crate::error::{Error, Result};
 pub enum Format {
     Text,
     Json,
+    Sarif,
 }
 
 impl Format {
@@ -19,7 +23,8 @@ impl Format {
         match s {
             "text" => Ok(Format::Text),
             "json" => Ok(Format::Json),
-            other => Err(Error::new(format!("unknown format `{other}` (expected text or json)"))),
+            "sarif" => Ok(Format::Sarif),
+            other => Err(Error::new(format!("unknown format `{other}` (expected text, json or sarif)"))),
         }
     }
 }
