@@ -225,7 +225,8 @@ fn findings_across_rules_are_valid_and_well_formed() {
     let log = lockcheck::render::sarif::log(&diagnostics, &pack);
     assert_valid(&log);
     assert_structure(&log, &diagnostics);
-    assert_eq!(log["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len(), pack.rules.len());
+    // The pack's rules and lockcheck's own unused-ignore diagnostic.
+    assert_eq!(log["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len(), pack.rules.len() + 1);
     // The rendered text is the same log.
     assert_eq!(parse(&lockcheck::render::sarif(&diagnostics, &pack)), log);
 }
@@ -282,7 +283,35 @@ fn clean_run_has_empty_results_and_every_rule() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, pack.rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>());
+    let mut expected: Vec<&str> = pack.rules.iter().map(|r| r.id.as_str()).collect();
+    expected.push("lockcheck.unused-ignore");
+    assert_eq!(ids, expected, "the pack's rules, then lockcheck's own diagnostic");
+}
+
+#[test]
+fn unused_ignores_point_at_the_tool_descriptor() {
+    let fixture = "tests/fixtures/suppress/unused_ignores_reported.c";
+    let flags = [
+        "--target=x86_64-w64-mingw32",
+        "--sysroot=/usr/x86_64-w64-mingw32",
+        "-isystem",
+        "/usr/share/mingw-w64/include/ddk",
+        "-I",
+        "tests/fixtures/include",
+        "-w",
+    ];
+    let mut args = vec!["--report-unused-ignores", fixture, "--"];
+    args.extend(flags);
+    let (code, log) = cli_sarif(&repo(), &args);
+    assert_eq!(code, Some(1));
+    assert_valid(&log);
+    let rules = log["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    let unused: Vec<&Value> = results(&log).iter().filter(|r| r["ruleId"] == "lockcheck.unused-ignore").collect();
+    assert_eq!(unused.len(), 2, "{log}");
+    for r in unused {
+        let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(rules[index]["id"], "lockcheck.unused-ignore");
+    }
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub fn log(diagnostics: &[Diagnostic], rules: &RulePack) -> Value {
         "version": version,
         "semanticVersion": version,
         "informationUri": INFORMATION_URI,
-        "rules": rules.rules.iter().map(|r| descriptor(rules, r)).collect::<Vec<_>>(),
+        "rules": rules.rules.iter().map(|r| descriptor(rules, r)).chain([unused_ignore_descriptor(rules)]).collect::<Vec<_>>(),
     });
     let mut fingerprints = Fingerprints::default();
     let results: Vec<Value> = diagnostics.iter().map(|d| result(d, rules, &mut fingerprints)).collect();
@@ -62,6 +62,27 @@ pub fn log(diagnostics: &[Diagnostic], rules: &RulePack) -> Value {
         "$schema": SCHEMA_URI,
         "version": SARIF_VERSION,
         "runs": [run],
+    })
+}
+
+/// `lockcheck.unused-ignore`: not a rule of the pack but lockcheck's own
+/// diagnostic (a `lockcheck-ignore` comment that silenced nothing), described
+/// so code scanning can show it like the rules.
+fn unused_ignore_descriptor(pack: &RulePack) -> Value {
+    let help = "A `lockcheck-ignore[rule]: reason` comment matched no finding on its line (or, alone on its line, \
+                on the line below).\n\n## Why it matters\n\nA stale suppression hides the next real violation \
+                of that rule on that line. Remove it, or correct the rule id.";
+    json!({
+        "id": crate::suppress::UNUSED_IGNORE,
+        "name": "UnusedIgnore",
+        "shortDescription": { "text": "a lockcheck-ignore comment silences nothing" },
+        "fullDescription": { "text": "A `lockcheck-ignore[rule]: reason` comment matched no finding on its line (or the line below): the code was fixed or the comment names the wrong rule. Reported with --report-unused-ignores." },
+        "help": { "text": plain(help), "markdown": help },
+        "defaultConfiguration": { "level": "warning" },
+        "properties": {
+            "tags": ["lockcheck", "suppression"],
+            "driverModels": pack.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        },
     })
 }
 
@@ -132,7 +153,13 @@ fn section(doc: &str, title: &str) -> Option<String> {
 fn result(d: &Diagnostic, rules: &RulePack, fingerprints: &mut Fingerprints) -> Value {
     let mut result = Map::new();
     result.insert("ruleId".into(), json!(d.rule));
-    if let Some(index) = rules.rules.iter().position(|r| r.id == d.rule) {
+    let index = match rules.rules.iter().position(|r| r.id == d.rule) {
+        Some(index) => Some(index),
+        // The tool's own diagnostic is listed after the pack's rules.
+        None if d.rule == crate::suppress::UNUSED_IGNORE => Some(rules.rules.len()),
+        None => None,
+    };
+    if let Some(index) = index {
         result.insert("ruleIndex".into(), json!(index));
     }
     result.insert("level".into(), json!(level(d.severity)));
@@ -314,7 +341,8 @@ mod tests {
         let rules = RulePack::builtin().unwrap();
         let log = log(&[diagnostic("wdm.SpinLock", 10)], &rules);
         let run = &log["runs"][0];
-        assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), rules.rules.len());
+        // The pack's rules, then lockcheck's own unused-ignore diagnostic.
+        assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), rules.rules.len() + 1);
         let result = &run["results"][0];
         let index = result["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(run["tool"]["driver"]["rules"][index]["id"], "wdm.SpinLock");
