@@ -72,12 +72,20 @@ pub fn render_colored(diagnostics: &[Diagnostic], color: bool) -> String {
             );
         }
     }
-    match diagnostics.len() {
+    let unused = diagnostics.iter().filter(|d| d.rule == crate::suppress::UNUSED_IGNORE).count();
+    let mut summary = Vec::new();
+    match diagnostics.len() - unused {
         0 => {}
-        1 => out.push_str("1 violation found.\n"),
-        n => {
-            let _ = writeln!(out, "{n} violations found.");
-        }
+        1 => summary.push("1 violation".to_string()),
+        n => summary.push(format!("{n} violations")),
+    }
+    match unused {
+        0 => {}
+        1 => summary.push("1 unused lockcheck-ignore".to_string()),
+        n => summary.push(format!("{n} unused lockcheck-ignores")),
+    }
+    if !summary.is_empty() {
+        let _ = writeln!(out, "{} found.", summary.join(" and "));
     }
     out
 }
