@@ -147,8 +147,35 @@ pub(crate) fn prepare(module: LLVMModuleRef) -> Result<()> {
     }
     // mem2reg promotes the scalars that matter (lock pointers, flags, status
     // codes); driver structs on the stack reach the APIs by address and stay
-    // in memory anyway, so SROA would cost more than it adds.
-    run_passes(module, if inline { "always-inline,function(mem2reg)" } else { "function(mem2reg)" })
+    // in memory anyway, so SROA would cost more than it adds. rustc's IR is
+    // the exception: its locals (and the debug spills of its SSA values) are
+    // byte arrays (`alloca [8 x i8]`) holding a `ptr` or an `i32`, which only
+    // SROA turns into SSA values.
+    let promote = if produced_by_rustc(module) { "function(sroa,mem2reg)" } else { "function(mem2reg)" };
+    let pipeline = if inline { format!("always-inline,{promote}") } else { promote.to_string() };
+    run_passes(module, &pipeline)
+}
+
+/// Whether rustc produced (part of) the module: its `llvm.ident` says
+/// `rustc version ...` (clang's says `clang version ...`).
+fn produced_by_rustc(module: LLVMModuleRef) -> bool {
+    let name = c"llvm.ident";
+    let count = unsafe { LLVMGetNamedMetadataNumOperands(module, name.as_ptr()) } as usize;
+    let mut nodes: Vec<LLVMValueRef> = vec![std::ptr::null_mut(); count];
+    if count > 0 {
+        unsafe { LLVMGetNamedMetadataOperands(module, name.as_ptr(), nodes.as_mut_ptr()) };
+    }
+    nodes.into_iter().any(|node| {
+        let operands = unsafe { LLVMGetMDNodeNumOperands(node) } as usize;
+        let mut values: Vec<LLVMValueRef> = vec![std::ptr::null_mut(); operands];
+        unsafe { LLVMGetMDNodeOperands(node, values.as_mut_ptr()) };
+        values.into_iter().filter(|v| !v.is_null()).any(|v| {
+            let mut len = 0u32;
+            let text = unsafe { LLVMGetMDString(v, &mut len) };
+            !text.is_null()
+                && unsafe { std::slice::from_raw_parts(text as *const u8, len as usize) }.starts_with(b"rustc version")
+        })
+    })
 }
 
 fn run_passes(module: LLVMModuleRef, pipeline: &str) -> Result<()> {
