@@ -26,7 +26,7 @@ pub fn load_file<'ctx>(context: &'ctx Context, path: &Path) -> Result<Module<'ct
     let name = path.display().to_string();
     let metadata = std::fs::metadata(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
     if metadata.is_dir() {
-        return Err(Error::new(format!("{name}: is a directory, expected a .bc, .ll or .c file")));
+        return Err(Error::new(format!("{name}: is a directory, expected a .bc, .ll, .c or .rs file")));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
     load_bytes(context, &bytes, &name)
