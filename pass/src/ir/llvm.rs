@@ -257,6 +257,10 @@ impl Value {
         (!md.is_null()).then_some(Metadata(md))
     }
 
+    pub fn set_debug_loc(self, loc: Metadata) {
+        unsafe { LLVMInstructionSetDebugLoc(self.0, loc.0) }
+    }
+
     /// Debug variable records (`#dbg_value` / `#dbg_declare`) attached before
     /// this instruction: (described value, variable, whether the value is the
     /// variable's address rather than its value).

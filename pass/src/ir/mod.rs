@@ -151,9 +151,81 @@ pub(crate) fn prepare(module: LLVMModuleRef) -> Result<()> {
     // the exception: its locals (and the debug spills of its SSA values) are
     // byte arrays (`alloca [8 x i8]`) holding a `ptr` or an `i32`, which only
     // SROA turns into SSA values.
-    let promote = if produced_by_rustc(module) { "function(sroa,mem2reg)" } else { "function(mem2reg)" };
+    let rustc = produced_by_rustc(module);
+    if rustc {
+        locate_returns(module);
+    }
+    let promote = if rustc { "function(sroa,mem2reg)" } else { "function(mem2reg)" };
     let pipeline = if inline { format!("always-inline,{promote}") } else { promote.to_string() };
     run_passes(module, &pipeline)
+}
+
+/// Gives each `return` of rustc's unoptimised IR the location of its
+/// statement. rustc stores the returned value into the return slot (located
+/// at the `return x` or `?` that returns it) and then branches to the shared
+/// return block with the location of the function's closing brace, which is
+/// all that is left once SROA has removed the store. The branch into the
+/// return block (after the blocks that drop the scope's locals, such as a
+/// guard, when they lead only there) takes the store's location instead, as
+/// clang gives it: the facts layer then reports each `return` at its line.
+fn locate_returns(module: LLVMModuleRef) {
+    use llvm::Opcode;
+    for function in llvm::Module(module).functions().filter(|f| !f.is_declaration()) {
+        let blocks: Vec<llvm::Block> = function.blocks().collect();
+        let mut predecessors: std::collections::HashMap<llvm::Block, usize> = Default::default();
+        for block in &blocks {
+            if let Some(t) = block.terminator() {
+                for i in 0..t.successor_count() {
+                    *predecessors.entry(t.successor(i)).or_default() += 1;
+                }
+            }
+        }
+        for block in &blocks {
+            let Some(ret) = block.terminator().filter(|t| t.opcode() == Opcode::LLVMRet && t.operand_count() > 0)
+            else {
+                continue;
+            };
+            let loaded = ret.operand(0);
+            if !loaded.is_instruction() || loaded.opcode() != Opcode::LLVMLoad || loaded.parent_block() != *block {
+                continue;
+            }
+            let slot = loaded.operand(0);
+            if !slot.is_instruction() || slot.opcode() != Opcode::LLVMAlloca {
+                continue;
+            }
+            for store in slot.users() {
+                if !store.is_instruction() || store.opcode() != Opcode::LLVMStore || store.operand(1) != slot {
+                    continue;
+                }
+                let Some(loc) = store.debug_loc() else { continue };
+                // Follow unconditional branches from the store's block, through
+                // blocks that only it leads to, to the return block.
+                let mut current = store.parent_block();
+                for _ in 0..8 {
+                    let Some(branch) =
+                        current.terminator().filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional())
+                    else {
+                        break;
+                    };
+                    let next = branch.successor(0);
+                    if next == *block {
+                        let last_store = current
+                            .instructions()
+                            .filter(|i| i.opcode() == Opcode::LLVMStore && i.operand(1) == slot)
+                            .last();
+                        if current != store.parent_block() || last_store == Some(store) {
+                            branch.set_debug_loc(loc);
+                        }
+                        break;
+                    }
+                    if predecessors.get(&next).copied().unwrap_or(0) != 1 {
+                        break;
+                    }
+                    current = next;
+                }
+            }
+        }
+    }
 }
 
 /// Whether rustc produced (part of) the module: its `llvm.ident` says
