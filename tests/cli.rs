@@ -194,6 +194,40 @@ fn example_driver_has_its_one_violation() {
 }
 
 #[test]
+fn rust_example_driver_compiled_with_rustc_has_its_one_violation() {
+    let example = repo().join("examples/rust_driver/lib.rs");
+    let run = lockcheck(&["check", example.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let warnings: Vec<&str> = run.stdout.lines().filter(|l| l.contains(": warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stdout);
+    assert!(warnings[0].contains("lib.rs:78:21: warning: IoCompleteRequest is called while"), "{}", warnings[0]);
+    assert!(warnings[0].ends_with("[wdm.SpinLockSafe]"), "{}", warnings[0]);
+    // Demangled Rust names, hash suffixes stripped, the crate named after its directory.
+    assert!(run.stdout.contains("note: in call to 'rust_driver::queue::ReadQueue::complete_all'"), "{}", run.stdout);
+    // Several codegen units at -O3: the same one finding.
+    let run = lockcheck(&[
+        "check",
+        example.to_str().unwrap(),
+        "--",
+        "--edition=2021",
+        "--crate-type=lib",
+        "-C",
+        "opt-level=3",
+        "-C",
+        "codegen-units=4",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.stdout.lines().filter(|l| l.contains("lib.rs:78:21: warning: ")).count(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn rust_source_that_does_not_compile() {
+    let path = scratch("broken.rs");
+    std::fs::write(&path, "#![no_std]\npub fn f( { }\n").unwrap();
+    assert_rejected(&lockcheck(&["check", path.to_str().unwrap()]), "rustc failed");
+}
+
+#[test]
 fn json_report_has_the_documented_shape() {
     let bc = driver_bitcode("json.bc");
     let out = scratch("report.json");

@@ -1,4 +1,4 @@
-//! Compiling C inputs to bitcode with clang-22.
+//! Compiling C inputs to bitcode with clang-22, and Rust crates with rustc.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,13 +25,78 @@ pub fn clang() -> PathBuf {
     if on_path { PathBuf::from("clang-22") } else { PathBuf::from("/usr/lib/llvm-22/bin/clang") }
 }
 
-/// A bitcode file that is deleted when dropped.
+/// A bitcode file (or a directory of them) that is deleted when dropped.
 pub struct TempBitcode(pub PathBuf);
 
 impl Drop for TempBitcode {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if self.0.is_dir() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
+}
+
+/// rustc flags for a Rust crate when none are given: a library for the
+/// host, unoptimised (as `cargo build` builds a driver's debug profile).
+pub const DEFAULT_RUSTC_FLAGS: &[&str] = &["--edition=2021", "--crate-type=lib", "-C", "opt-level=0"];
+
+/// The rustc to use: $LOCKCHECK_RUSTC, else rustc on PATH. rustc must use
+/// LLVM 22 (rustc 1.95 does) for its bitcode to load.
+pub fn rustc() -> PathBuf {
+    std::env::var_os("LOCKCHECK_RUSTC").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("rustc"))
+}
+
+/// Compiles the crate whose root is `source` to bitcode with debug info;
+/// `flags` replace the defaults. Returns the directory holding the bitcode
+/// of its codegen units (several with `-C codegen-units=N`) and those files.
+pub fn compile_rust(source: &Path, flags: &[String], index: usize) -> Result<(TempBitcode, Vec<PathBuf>), String> {
+    let name = source.display().to_string();
+    match std::fs::metadata(source) {
+        Err(_) => return Err(format!("{name}: no such file")),
+        Ok(m) if m.is_dir() => {
+            return Err(format!("{name}: is a directory, expected a .bc, .ll, .c or .rs file"));
+        }
+        Ok(_) => {}
+    }
+    let dir = TempBitcode(std::env::temp_dir().join(format!("lockcheck-{}-{index}-rs", std::process::id())));
+    std::fs::create_dir_all(&dir.0).map_err(|e| format!("{}: {e}", dir.0.display()))?;
+    let mut command = Command::new(rustc());
+    if flags.is_empty() {
+        command.args(DEFAULT_RUSTC_FLAGS);
+        // Like cargo, name a crate whose root is lib.rs or main.rs after its
+        // directory, so reports say `rust_driver::queue::drain`, not `lib::...`.
+        let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir =
+            std::path::absolute(source).ok().and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_owned()));
+        if let (true, Some(dir)) = (stem == "lib" || stem == "main", dir) {
+            let name: String =
+                dir.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            if name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') {
+                command.arg("--crate-name").arg(name);
+            }
+        }
+    } else {
+        command.args(flags);
+    }
+    command.args(["--emit=llvm-bc", "-C", "debuginfo=2", "--out-dir"]).arg(&dir.0).arg(source);
+    let output = command.output().map_err(|e| format!("{name}: cannot run {}: {e}", rustc().display()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().find(|l| l.starts_with("error")).unwrap_or("compilation failed").trim();
+        return Err(format!("{name}: rustc failed: {first}"));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir.0)
+        .map_err(|e| format!("{}: {e}", dir.0.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "bc"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{name}: rustc wrote no bitcode"));
+    }
+    Ok((dir, files))
 }
 
 /// Compiles `source` to bitcode with debug info; `flags` replace the DDK
@@ -41,7 +106,7 @@ pub fn compile(source: &Path, flags: &[String], index: usize) -> Result<TempBitc
     match std::fs::metadata(source) {
         Err(_) => return Err(format!("{name}: no such file")),
         Ok(m) if m.is_dir() => {
-            return Err(format!("{name}: is a directory, expected a .bc, .ll or .c file"));
+            return Err(format!("{name}: is a directory, expected a .bc, .ll, .c or .rs file"));
         }
         Ok(_) => {}
     }

@@ -1,6 +1,6 @@
 //! What `lockcheck check` reads, as one or more modules to analyse: files
-//! given on the command line (bitcode and IR as they are, C sources compiled
-//! to temporary bitcode), directories of bitcode, or a build database
+//! given on the command line (bitcode and IR as they are, C sources and Rust
+//! crate roots compiled to temporary bitcode), directories of bitcode, or a build database
 //! (`-p`), compiled through the cache and split into `--group`s.
 //!
 //! Each group is linked and analysed on its own (a driver project may hold
@@ -13,7 +13,7 @@ use lockcheck::{Config, Report};
 
 use crate::CheckArgs;
 use crate::cache::Cache;
-use crate::compile::{TempBitcode, compile};
+use crate::compile::{TempBitcode, compile, compile_rust};
 use crate::project::{Database, Groups, Unit};
 
 /// The modules to check.
@@ -42,6 +42,15 @@ pub fn collect(args: &CheckArgs) -> Result<Inputs, String> {
     if args.jobs.is_some() || !args.groups.is_empty() || args.cache_dir.is_some() {
         return Err("--jobs, --group and --cache-dir need --project (-p)".into());
     }
+    let is = |input: &PathBuf, ext: &str| input.extension().is_some_and(|e| e == ext);
+    if !args.compiler_flags.is_empty()
+        && args.inputs.iter().any(|i| is(i, "c"))
+        && args.inputs.iter().any(|i| is(i, "rs"))
+    {
+        return Err("compiler flags after `--` go to clang for .c inputs or to rustc for .rs inputs: \
+                    check .c and .rs inputs in separate runs"
+            .into());
+    }
     let mut temporaries = Vec::new();
     let mut files = Vec::new();
     for (index, input) in args.inputs.iter().enumerate() {
@@ -59,6 +68,10 @@ pub fn collect(args: &CheckArgs) -> Result<Inputs, String> {
             let bc = compile(input, &args.compiler_flags, index)?;
             files.push((bc.0.clone(), shown));
             temporaries.push(bc);
+        } else if input.extension().is_some_and(|e| e == "rs") {
+            let (dir, units) = compile_rust(input, &args.compiler_flags, index)?;
+            files.extend(units.into_iter().map(|unit| (unit, shown.clone())));
+            temporaries.push(dir);
         } else {
             files.push((input.clone(), shown));
         }

@@ -33,7 +33,7 @@ fn version() -> &'static str {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check .bc, .ll or .c files, linked into one module.
+    /// Check .bc, .ll, .c or .rs files, linked into one module.
     Check(Box<CheckArgs>),
     /// List the rules.
     Rules(RulesArgs),
@@ -43,8 +43,9 @@ enum Command {
 
 #[derive(Args)]
 pub struct CheckArgs {
-    /// Input files: LLVM bitcode (.bc), textual IR (.ll) or C sources (.c),
-    /// or directories of .bc/.ll files.
+    /// Input files: LLVM bitcode (.bc), textual IR (.ll), C sources (.c) or
+    /// Rust crate roots (.rs, compiled with rustc), or directories of .bc/.ll
+    /// files.
     #[arg(required_unless_present = "project", value_name = "INPUTS")]
     pub inputs: Vec<PathBuf>,
     /// Output format.
@@ -69,7 +70,8 @@ pub struct CheckArgs {
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// Flags for clang-22 when compiling .c inputs (replace the default
-    /// mingw-w64 DDK setup).
+    /// mingw-w64 DDK setup), or for rustc when compiling .rs inputs
+    /// (replace `--edition=2021 --crate-type=lib -C opt-level=0`).
     #[arg(last = true, value_name = "COMPILER FLAGS")]
     pub compiler_flags: Vec<String>,
     /// Check a project: a build directory holding compile_commands.json, or

@@ -25,6 +25,13 @@
 //! Each fixture is compiled by clang-22 at test time for every variant and
 //! run through every front end; each must report exactly the expected
 //! (file, line, rule) set: nothing missing, nothing extra.
+//!
+//! Rust fixtures (`.rs`, a `#![no_std]` crate each) are compiled by rustc
+//! for the host (`--emit=llvm-bc -C debuginfo=2`), at `-C opt-level=0` for
+//! the O0 builds and `-C opt-level=3` for the O2 builds; the i686 variants
+//! and the clang plugin do not apply to them. `// rustc-args: ...` adds
+//! rustc flags (`-C codegen-units=4`: the codegen units' bitcode files are
+//! linked with llvm-link-22, as a driver's build would give them).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -78,6 +85,25 @@ impl Variant {
     }
 
     /// clang-22 flags for the mingw-w64 DDK headers (DOMAIN.md).
+    /// Whether a fixture of this kind is built for this variant: Rust
+    /// fixtures are built for the host only.
+    pub fn applies_to(&self, fixture: &Fixture) -> bool {
+        !fixture.is_rust() || self.arch == Arch::X86_64
+    }
+
+    /// rustc flags for a Rust fixture.
+    pub fn rustc_flags(&self) -> Vec<String> {
+        let level = match self.opt {
+            Opt::O0 => "0",
+            Opt::O2 => "3",
+        };
+        ["--edition=2024", "--crate-type=lib", "--emit=llvm-bc", "-C", "debuginfo=2", "-C"]
+            .into_iter()
+            .map(String::from)
+            .chain([format!("opt-level={level}")])
+            .collect()
+    }
+
     pub fn clang_flags(&self) -> Vec<String> {
         let triple = match self.arch {
             Arch::X86_64 => "x86_64-w64-mingw32",
@@ -179,6 +205,8 @@ pub struct Fixture {
     /// optimisation level it is limited to).
     pub notes: Vec<(String, u32, String, Option<Opt>)>,
     pub args: FixtureArgs,
+    /// Extra rustc flags of a Rust fixture (`// rustc-args:`).
+    pub rustc_args: Vec<String>,
 }
 
 /// The builds an expectation can be limited to.
@@ -191,6 +219,11 @@ pub enum Build {
 }
 
 impl Fixture {
+    /// A Rust crate rather than C sources.
+    pub fn is_rust(&self) -> bool {
+        self.sources.iter().any(|s| s.extension().is_some_and(|e| e == "rs"))
+    }
+
     /// What `build` of this fixture must report.
     pub fn expected_in(&self, build: Build) -> BTreeSet<Found> {
         self.expectations
@@ -233,7 +266,7 @@ pub fn discover() -> Vec<Fixture> {
             let stem = entry.file_stem().unwrap().to_string_lossy().to_string();
             let sources: Vec<PathBuf> = if entry.is_dir() {
                 read_dir_sorted(&entry).into_iter().filter(|p| p.extension().is_some_and(|e| e == "c")).collect()
-            } else if entry.extension().is_some_and(|e| e == "c") {
+            } else if entry.extension().is_some_and(|e| e == "c" || e == "rs") {
                 vec![entry.clone()]
             } else {
                 continue;
@@ -261,6 +294,7 @@ pub fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixtur
     let mut expectations = Vec::new();
     let mut notes = Vec::new();
     let mut args = FixtureArgs::default();
+    let mut rustc_args = Vec::new();
     for source in &sources {
         let text = std::fs::read_to_string(source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
         let file = relative(&dir, source);
@@ -293,9 +327,12 @@ pub fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixtur
             if let Some(text) = directive(line, "lockcheck-args:") {
                 args = FixtureArgs::parse(text, &name);
             }
+            if let Some(text) = directive(line, "rustc-args:") {
+                rustc_args = text.split_whitespace().map(String::from).collect();
+            }
         }
     }
-    Fixture { name, dir, sources, expectations, notes, args }
+    Fixture { name, dir, sources, expectations, notes, args, rustc_args }
 }
 
 /// `// expect[O2,clang]:` as (key, builds).
@@ -332,6 +369,9 @@ pub fn compile(fixture: &Fixture, variant: Variant) -> Result<PathBuf, String> {
     let out_dir = target_dir().join("fixture-bitcode").join(variant.name());
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let base = fixture.name.replace(['/', '.'], "_");
+    if fixture.is_rust() {
+        return compile_rust(fixture, variant, &out_dir.join(&base));
+    }
     let mut objects = Vec::new();
     for (i, source) in fixture.sources.iter().enumerate() {
         let object = out_dir.join(format!("{base}.{i}.bc"));
@@ -351,12 +391,41 @@ pub fn compile(fixture: &Fixture, variant: Variant) -> Result<PathBuf, String> {
         }
         objects.push(object);
     }
+    link(objects, &out_dir.join(format!("{base}.bc")))
+}
+
+/// Compiles a Rust fixture (one crate) with rustc into `out_dir` and links
+/// its codegen units' bitcode into one file.
+fn compile_rust(fixture: &Fixture, variant: Variant, out_dir: &Path) -> Result<PathBuf, String> {
+    let _ = std::fs::remove_dir_all(out_dir);
+    std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+    let source = &fixture.sources[0];
+    let output = Command::new("rustc")
+        .args(variant.rustc_flags())
+        .args(&fixture.rustc_args)
+        .arg("--out-dir")
+        .arg(out_dir)
+        .arg(source)
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("rustc failed on {}:\n{}", source.display(), String::from_utf8_lossy(&output.stderr)));
+    }
+    let objects: Vec<PathBuf> =
+        read_dir_sorted(out_dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "bc")).collect();
+    if objects.is_empty() {
+        return Err(format!("rustc wrote no bitcode for {}", source.display()));
+    }
+    link(objects, &out_dir.with_extension("bc"))
+}
+
+/// One bitcode file of `objects`, linked into `linked` when there are several.
+fn link(mut objects: Vec<PathBuf>, linked: &Path) -> Result<PathBuf, String> {
     if objects.len() == 1 {
         return Ok(objects.remove(0));
     }
-    let linked = out_dir.join(format!("{base}.bc"));
     let mut command = Command::new("llvm-link-22");
-    command.arg("-o").arg(&linked).arg(&objects[0]);
+    command.arg("-o").arg(linked).arg(&objects[0]);
     for object in &objects[1..] {
         command.arg("--override").arg(object);
     }
@@ -364,7 +433,7 @@ pub fn compile(fixture: &Fixture, variant: Variant) -> Result<PathBuf, String> {
     if !output.status.success() {
         return Err(format!("llvm-link-22 failed:\n{}", String::from_utf8_lossy(&output.stderr)));
     }
-    Ok(linked)
+    Ok(linked.to_path_buf())
 }
 
 /// "missing ..., extra ..." for a front end whose findings differ.

@@ -72,6 +72,7 @@ pub fn summarize(
         on_cycle: loops::on_cycle(body, &cycle),
         cycle: cycle.clone(),
         counters: loops::counters(body),
+        returns: can_return(body),
         liveness: Liveness::compute(body, &value_blocks(body), &cycle),
         value_block: value_blocks(body),
         position: vec![usize::MAX; body.blocks.len()],
@@ -117,6 +118,9 @@ struct Run<'a, 'b> {
     /// Phi edges that count around a loop (`i = phi [0], [i + 1]`): the
     /// value they bring is forgotten, or facts would climb forever.
     counters: HashSet<(u32, u32)>,
+    /// Per block: whether some path from it reaches a `return` (not only
+    /// panics, bug checks and unwinding).
+    returns: Vec<bool>,
     position: Vec<usize>,
     queue: BTreeSet<usize>,
     collected: Collected,
@@ -333,6 +337,10 @@ impl Run<'_, '_> {
             Terminator::Goto { target, .. } => self.flow(st, from, *target as usize),
             Terminator::Branch { condition, then_block, else_block, loc } => {
                 let sides = [(1, *then_block, Taken::True), (0, *else_block, Taken::False)];
+                // A branch whose other side can only end the program (a panic
+                // after a failed bounds, overflow, alignment or null check, a
+                // bug check) says nothing about the path worth a note.
+                let noteworthy = self.returns[*then_block as usize] && self.returns[*else_block as usize];
                 let decided = match self.conditions.eval(&st.facts, *condition).value() {
                     Some(0) => Some(sides[1]),
                     Some(_) => Some(sides[0]),
@@ -342,7 +350,7 @@ impl Run<'_, '_> {
                     // Decided by what the path knows: still a branch of it
                     // (`if (taken)`), unless both sides go to one place.
                     let mut s = st;
-                    if then_block != else_block {
+                    if then_block != else_block && noteworthy {
                         self.record_branch(&mut s, *loc, taken, target);
                     }
                     self.flow(s, from, target as usize);
@@ -355,7 +363,9 @@ impl Run<'_, '_> {
                     let mut s = st.clone();
                     if self.conditions.constrain(&mut s.facts, *condition, Fact::exact(truth)) {
                         s.imprecise |= blurred;
-                        self.record_branch(&mut s, *loc, taken, target);
+                        if noteworthy {
+                            self.record_branch(&mut s, *loc, taken, target);
+                        }
                         self.flow(s, from, target as usize);
                     }
                 }
@@ -635,6 +645,27 @@ fn union_sorted<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
 }
 
 /// The block defining each tracked value.
+/// Per block: whether a `return` is reachable from it.
+fn can_return(body: &Body) -> Vec<bool> {
+    let mut predecessors: Vec<Vec<usize>> = vec![Vec::new(); body.blocks.len()];
+    let mut work = Vec::new();
+    for (b, block) in body.blocks.iter().enumerate() {
+        for s in block.terminator.successors() {
+            predecessors[s as usize].push(b);
+        }
+        if matches!(block.terminator, Terminator::Return { .. }) {
+            work.push(b);
+        }
+    }
+    let mut returns = vec![false; body.blocks.len()];
+    while let Some(b) = work.pop() {
+        if !std::mem::replace(&mut returns[b], true) {
+            work.extend(predecessors[b].iter().copied().filter(|&p| !returns[p]));
+        }
+    }
+    returns
+}
+
 fn value_blocks(body: &Body) -> Vec<Option<u32>> {
     let mut out = vec![None; body.values.len()];
     for (b, block) in body.blocks.iter().enumerate() {

@@ -355,6 +355,40 @@ fn strip_casts(v: Value) -> Value {
     current
 }
 
+/// The argument a direct call returns unchanged (or, with `field`, returns
+/// as that field of a returned struct): the same one at every `ret` of the
+/// callee's definition.
+fn forwarded_argument(call: Value, field: Option<u32>) -> Option<u32> {
+    let callee = call.called_value().as_function().filter(|f| !f.is_declaration())?;
+    let mut forwarded = None;
+    for block in callee.blocks() {
+        let Some(ret) = block.terminator().filter(|t| t.opcode() == Opcode::LLVMRet && t.operand_count() > 0) else {
+            continue;
+        };
+        let mut value = ret.operand(0);
+        if let Some(field) = field {
+            let mut found = None;
+            for _ in 0..8 {
+                if opcode_of(value) != Some(Opcode::LLVMInsertValue) {
+                    break;
+                }
+                if value.indices() == [field] {
+                    found = Some(value.operand(1));
+                    break;
+                }
+                value = value.operand(0);
+            }
+            value = found?;
+        }
+        let arg = strip_casts(value).argument_index()?;
+        if forwarded.is_some_and(|f| f != arg) {
+            return None;
+        }
+        forwarded = Some(arg);
+    }
+    forwarded.filter(|&arg| arg < call.arg_count())
+}
+
 fn opcode_of(v: Value) -> Option<Opcode> {
     if v.is_instruction() {
         Some(v.opcode())
@@ -851,6 +885,27 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
                     }
                 }
                 common.unwrap_or(placeholder)
+            }
+            // A call to a function that returns one of its pointer arguments
+            // as it got it (rustc -O0 keeps such helpers out of line:
+            // `slice::from_raw_parts` returns `{ data, len }`, an accessor
+            // returns `&self.lock`) is that argument.
+            Opcode::LLVMCall | Opcode::LLVMInvoke if v.is_instruction() => match forwarded_argument(v, None) {
+                Some(arg) => self.path(v.operand(arg), depth + 1),
+                None => self.opaque(),
+            },
+            Opcode::LLVMExtractValue if v.is_instruction() => {
+                let aggregate = v.operand(0);
+                let forwarded = match (opcode_of(aggregate), v.indices().as_slice()) {
+                    (Some(Opcode::LLVMCall | Opcode::LLVMInvoke), [field]) => {
+                        forwarded_argument(aggregate, Some(*field))
+                    }
+                    _ => None,
+                };
+                match forwarded {
+                    Some(arg) => self.path(aggregate.operand(arg), depth + 1),
+                    None => self.opaque(),
+                }
             }
             _ => self.opaque(),
         }

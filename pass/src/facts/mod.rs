@@ -91,10 +91,12 @@ impl ModuleFacts {
         &self.functions[id as usize]
     }
 
+    /// A defined function by its name, its symbol or (Rust) its demangled
+    /// path without the hash (`mydriver::queue::evt_io_read`).
     pub fn function_by_name(&self, name: &str) -> Option<FuncId> {
         self.functions
             .iter()
-            .position(|f| f.body.is_some() && (f.name == name || f.symbol == name))
+            .position(|f| f.body.is_some() && (f.name == name || f.symbol == name || f.display == name))
             .map(|i| i as FuncId)
     }
 }

@@ -181,6 +181,12 @@ impl Value {
     pub fn operand(self, i: u32) -> Value {
         Value(unsafe { LLVMGetOperand(self.0, i) })
     }
+    /// The constant indices of an `extractvalue` or `insertvalue`.
+    pub fn indices(self) -> Vec<u32> {
+        let n = unsafe { LLVMGetNumIndices(self.0) } as usize;
+        let ptr = unsafe { LLVMGetIndices(self.0) };
+        if n == 0 || ptr.is_null() { Vec::new() } else { unsafe { std::slice::from_raw_parts(ptr, n) }.to_vec() }
+    }
     /// The instructions (and constants) that use this value.
     pub fn users(self) -> impl Iterator<Item = Value> {
         let mut current = unsafe { LLVMGetFirstUse(self.0) };
@@ -249,6 +255,10 @@ impl Value {
     pub fn debug_loc(self) -> Option<Metadata> {
         let md = unsafe { LLVMInstructionGetDebugLoc(self.0) };
         (!md.is_null()).then_some(Metadata(md))
+    }
+
+    pub fn set_debug_loc(self, loc: Metadata) {
+        unsafe { LLVMInstructionSetDebugLoc(self.0, loc.0) }
     }
 
     /// Debug variable records (`#dbg_value` / `#dbg_declare`) attached before

@@ -26,7 +26,7 @@ pub fn load_file<'ctx>(context: &'ctx Context, path: &Path) -> Result<Module<'ct
     let name = path.display().to_string();
     let metadata = std::fs::metadata(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
     if metadata.is_dir() {
-        return Err(Error::new(format!("{name}: is a directory, expected a .bc, .ll or .c file")));
+        return Err(Error::new(format!("{name}: is a directory, expected a .bc, .ll, .c or .rs file")));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::new(format!("{name}: {}", io_reason(&e))))?;
     load_bytes(context, &bytes, &name)
@@ -147,8 +147,107 @@ pub(crate) fn prepare(module: LLVMModuleRef) -> Result<()> {
     }
     // mem2reg promotes the scalars that matter (lock pointers, flags, status
     // codes); driver structs on the stack reach the APIs by address and stay
-    // in memory anyway, so SROA would cost more than it adds.
-    run_passes(module, if inline { "always-inline,function(mem2reg)" } else { "function(mem2reg)" })
+    // in memory anyway, so SROA would cost more than it adds. rustc's IR is
+    // the exception: its locals (and the debug spills of its SSA values) are
+    // byte arrays (`alloca [8 x i8]`) holding a `ptr` or an `i32`, which only
+    // SROA turns into SSA values.
+    let rustc = produced_by_rustc(module);
+    if rustc {
+        locate_returns(module);
+    }
+    let promote = if rustc { "function(sroa,mem2reg)" } else { "function(mem2reg)" };
+    let pipeline = if inline { format!("always-inline,{promote}") } else { promote.to_string() };
+    run_passes(module, &pipeline)
+}
+
+/// Gives each `return` of rustc's unoptimised IR the location of its
+/// statement. rustc stores the returned value into the return slot (located
+/// at the `return x` or `?` that returns it) and then branches to the shared
+/// return block with the location of the function's closing brace, which is
+/// all that is left once SROA has removed the store. The branch into the
+/// return block (after the blocks that drop the scope's locals, such as a
+/// guard, when they lead only there) takes the store's location instead, as
+/// clang gives it: the facts layer then reports each `return` at its line.
+fn locate_returns(module: LLVMModuleRef) {
+    use llvm::Opcode;
+    for function in llvm::Module(module).functions().filter(|f| !f.is_declaration()) {
+        let blocks: Vec<llvm::Block> = function.blocks().collect();
+        let mut predecessors: std::collections::HashMap<llvm::Block, usize> = Default::default();
+        for block in &blocks {
+            if let Some(t) = block.terminator() {
+                for i in 0..t.successor_count() {
+                    *predecessors.entry(t.successor(i)).or_default() += 1;
+                }
+            }
+        }
+        for block in &blocks {
+            let Some(ret) = block.terminator().filter(|t| t.opcode() == Opcode::LLVMRet && t.operand_count() > 0)
+            else {
+                continue;
+            };
+            let loaded = ret.operand(0);
+            if !loaded.is_instruction() || loaded.opcode() != Opcode::LLVMLoad || loaded.parent_block() != *block {
+                continue;
+            }
+            let slot = loaded.operand(0);
+            if !slot.is_instruction() || slot.opcode() != Opcode::LLVMAlloca {
+                continue;
+            }
+            for store in slot.users() {
+                if !store.is_instruction() || store.opcode() != Opcode::LLVMStore || store.operand(1) != slot {
+                    continue;
+                }
+                let Some(loc) = store.debug_loc() else { continue };
+                // Follow unconditional branches from the store's block, through
+                // blocks that only it leads to, to the return block.
+                let mut current = store.parent_block();
+                for _ in 0..8 {
+                    let Some(branch) =
+                        current.terminator().filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional())
+                    else {
+                        break;
+                    };
+                    let next = branch.successor(0);
+                    if next == *block {
+                        let last_store = current
+                            .instructions()
+                            .filter(|i| i.opcode() == Opcode::LLVMStore && i.operand(1) == slot)
+                            .last();
+                        if current != store.parent_block() || last_store == Some(store) {
+                            branch.set_debug_loc(loc);
+                        }
+                        break;
+                    }
+                    if predecessors.get(&next).copied().unwrap_or(0) != 1 {
+                        break;
+                    }
+                    current = next;
+                }
+            }
+        }
+    }
+}
+
+/// Whether rustc produced (part of) the module: its `llvm.ident` says
+/// `rustc version ...` (clang's says `clang version ...`).
+fn produced_by_rustc(module: LLVMModuleRef) -> bool {
+    let name = c"llvm.ident";
+    let count = unsafe { LLVMGetNamedMetadataNumOperands(module, name.as_ptr()) } as usize;
+    let mut nodes: Vec<LLVMValueRef> = vec![std::ptr::null_mut(); count];
+    if count > 0 {
+        unsafe { LLVMGetNamedMetadataOperands(module, name.as_ptr(), nodes.as_mut_ptr()) };
+    }
+    nodes.into_iter().any(|node| {
+        let operands = unsafe { LLVMGetMDNodeNumOperands(node) } as usize;
+        let mut values: Vec<LLVMValueRef> = vec![std::ptr::null_mut(); operands];
+        unsafe { LLVMGetMDNodeOperands(node, values.as_mut_ptr()) };
+        values.into_iter().filter(|v| !v.is_null()).any(|v| {
+            let mut len = 0u32;
+            let text = unsafe { LLVMGetMDString(v, &mut len) };
+            !text.is_null()
+                && unsafe { std::slice::from_raw_parts(text as *const u8, len as usize) }.starts_with(b"rustc version")
+        })
+    })
 }
 
 fn run_passes(module: LLVMModuleRef, pipeline: &str) -> Result<()> {

@@ -20,12 +20,28 @@ pub fn normalize(symbol: &str) -> &str {
 
 /// The name to show a user: decorations stripped, Rust symbols demangled.
 pub fn display(symbol: &str) -> String {
-    normalize(symbol).to_string()
+    let name = normalize(symbol);
+    // `{:#}` leaves out the hash suffix (`17h…E` of legacy symbols, the crate
+    // disambiguators of v0 ones): `mydriver::queue::drain`.
+    match rustc_demangle::try_demangle(name) {
+        Ok(demangled) => format!("{demangled:#}"),
+        Err(_) => name.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{display, normalize};
+
+    #[test]
+    fn demangles_rust_symbols() {
+        assert_eq!(
+            display("_ZN19held_at_exit_direct13dispatch_read17h964408c1769ad453E"),
+            "held_at_exit_direct::dispatch_read"
+        );
+        assert_eq!(display("DispatchRead"), "DispatchRead");
+        assert_eq!(display("\x01_DriverEntry@8"), "DriverEntry");
+    }
 
     #[test]
     fn strips_x86_decorations() {
