@@ -35,7 +35,7 @@ measure() {
     for ((r = 0; r < runs; r++)); do
         local stats=$out/time.txt
         /usr/bin/time -f "%e %U %S %M" -o "$stats" "$@" >/dev/null 2>&1 || true
-        local t c m
+        local t u s c m
         read -r t u s m < <(tail -1 "$stats")
         c=$(awk "BEGIN{printf \"%.2f\", $u + $s}")
         if [[ -z $best_t ]] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; fi
