@@ -186,11 +186,15 @@ static void platform_main_end(uint32_t crc, int flag) { printf(\"checksum = %X %
 #[test]
 fn csmith_programs_check_cleanly() {
     let count: u64 = std::env::var("LOCKCHECK_CSMITH_PROGRAMS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let include = scratch("csmith-include");
     assert!(
-        Command::new("csmith").arg("--version").output().is_ok_and(|o| o.status.success()),
+        Command::new("csmith")
+            .arg("--version")
+            .current_dir(include.parent().unwrap())
+            .output()
+            .is_ok_and(|o| o.status.success()),
         "csmith not found: run scripts/setup.sh (Debian package `csmith`)"
     );
-    let include = scratch("csmith-include");
     std::fs::create_dir_all(&include).unwrap();
     std::fs::write(include.join("csmith.h"), CSMITH_H).unwrap();
     let seeds: Vec<u64> = (1..=count).collect();
