@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what lockcheck needs when it is missing (LLVM 22, clang-22, the
-# mingw-w64 DDK headers; cmake and make for the build-integration examples),
+# mingw-w64 DDK headers; cmake and make for the build-integration examples;
+# csmith for the robustness tests),
 # then builds everything. Safe to run again: it only
 # installs what is absent and cargo only rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(llvm-22-dev clang-22 mingw-w64-x86-64-dev mingw-w64-i686-dev cmake make)
+packages=(llvm-22-dev clang-22 mingw-w64-x86-64-dev mingw-w64-i686-dev cmake make csmith)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

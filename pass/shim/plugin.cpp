@@ -14,6 +14,8 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CBindingWrapping.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Transforms/Utils/Cloning.h"
+#include "llvm/Transforms/Utils/ValueMapper.h"
 #include "llvm-c/Types.h"
 
 #include <string>
@@ -141,7 +143,110 @@ struct LockcheckPass : PassInfoMixin<LockcheckPass> {
   static bool isRequired() { return true; } // run under optnone too
 };
 
+void copyComdat(GlobalObject *Dst, const GlobalObject *Src) {
+  if (const Comdat *SC = Src->getComdat()) {
+    Comdat *DC = Dst->getParent()->getOrInsertComdat(SC->getName());
+    DC->setSelectionKind(SC->getSelectionKind());
+    Dst->setComdat(DC);
+  }
+}
+
+void shareMetadata(GlobalObject *Dst, const GlobalObject *Src) {
+  SmallVector<std::pair<unsigned, MDNode *>, 4> MDs;
+  Src->getAllMetadata(MDs);
+  for (auto &MD : MDs)
+    Dst->addMetadata(MD.first, *MD.second);
+}
+
 } // namespace
+
+// A copy of `M` for analysis, as llvm::CloneModule makes it (same globals,
+// functions, aliases and bodies, in order) except that metadata is shared
+// with `M` instead of cloned: debug info (subprograms, locations, variables,
+// types) and named metadata are the original nodes. Only DIAssignIDs are
+// cloned, since passes that run on the copy (mem2reg) find and delete
+// assignment markers through them. CloneModule re-creates every debug
+// location and subprogram, and disposing of the copy tears them down again:
+// most of the plugin's time on large modules. The copy is for reading and
+// preparing only: it is never verified (a subprogram attached to two
+// functions) nor emitted.
+extern "C" LLVMModuleRef lockcheck_clone_module(LLVMModuleRef Ref) {
+  const Module &M = *unwrap(Ref);
+  ValueToValueMapTy VMap;
+  auto New = std::make_unique<Module>(M.getModuleIdentifier(), M.getContext());
+  New->setSourceFileName(M.getSourceFileName());
+  New->setDataLayout(M.getDataLayout());
+  New->setTargetTriple(M.getTargetTriple());
+  New->setModuleInlineAsm(M.getModuleInlineAsm());
+
+  for (const GlobalVariable &G : M.globals()) {
+    auto *NewGV = new GlobalVariable(*New, G.getValueType(), G.isConstant(), G.getLinkage(), nullptr, G.getName(),
+                                     nullptr, G.getThreadLocalMode(), G.getType()->getAddressSpace());
+    NewGV->copyAttributesFrom(&G);
+    VMap[&G] = NewGV;
+  }
+  for (const Function &F : M) {
+    Function *NF = Function::Create(cast<FunctionType>(F.getValueType()), F.getLinkage(), F.getAddressSpace(),
+                                    F.getName(), New.get());
+    NF->copyAttributesFrom(&F);
+    VMap[&F] = NF;
+  }
+  for (const GlobalAlias &A : M.aliases()) {
+    auto *GA = GlobalAlias::create(A.getValueType(), A.getType()->getPointerAddressSpace(), A.getLinkage(),
+                                   A.getName(), New.get());
+    GA->copyAttributesFrom(&A);
+    VMap[&A] = GA;
+  }
+  for (const GlobalIFunc &I : M.ifuncs()) {
+    auto *GI = GlobalIFunc::create(I.getValueType(), I.getAddressSpace(), I.getLinkage(), I.getName(), nullptr,
+                                   New.get());
+    GI->copyAttributesFrom(&I);
+    VMap[&I] = GI;
+  }
+
+  for (const GlobalVariable &G : M.globals()) {
+    auto *GV = cast<GlobalVariable>(VMap[&G]);
+    shareMetadata(GV, &G);
+    if (G.isDeclaration())
+      continue;
+    if (G.hasInitializer())
+      GV->setInitializer(MapValue(G.getInitializer(), VMap));
+    copyComdat(GV, &G);
+  }
+
+  MetadataPredicate Shared = [](const Metadata *MD) { return !isa<DIAssignID>(MD); };
+  for (const Function &F : M) {
+    auto *NF = cast<Function>(VMap[&F]);
+    shareMetadata(NF, &F);
+    if (F.isDeclaration())
+      continue;
+    auto DestArg = NF->arg_begin();
+    for (const Argument &A : F.args()) {
+      DestArg->setName(A.getName());
+      VMap[&A] = &*DestArg++;
+    }
+    CloneFunctionAttributesInto(NF, &F, VMap, /*ModuleLevelChanges=*/true);
+    SmallVector<ReturnInst *, 8> Returns;
+    CloneFunctionBodyInto(*NF, F, VMap, RF_None, Returns, "", nullptr, nullptr, nullptr, &Shared);
+    if (F.hasPersonalityFn())
+      NF->setPersonalityFn(MapValue(F.getPersonalityFn(), VMap));
+    copyComdat(NF, &F);
+  }
+
+  for (const GlobalAlias &A : M.aliases())
+    if (const Constant *C = A.getAliasee())
+      cast<GlobalAlias>(VMap[&A])->setAliasee(MapValue(C, VMap));
+  for (const GlobalIFunc &I : M.ifuncs())
+    if (const Constant *Resolver = I.getResolver())
+      cast<GlobalIFunc>(VMap[&I])->setResolver(MapValue(Resolver, VMap));
+
+  for (const NamedMDNode &NMD : M.named_metadata()) {
+    NamedMDNode *NewNMD = New->getOrInsertNamedMetadata(NMD.getName());
+    for (const MDNode *Op : NMD.operands())
+      NewNMD->addOperand(const_cast<MDNode *>(Op));
+  }
+  return wrap(New.release());
+}
 
 extern "C" void lockcheck_register_pass_builder_callbacks(PassBuilder &PB) {
   PB.registerPipelineParsingCallback(

@@ -248,6 +248,14 @@ impl Registrations {
         typed: &HashMap<(FuncId, u32), String>,
     ) -> Vec<((FuncId, RoleId), Option<String>)> {
         let mut out = Vec::new();
+        // Defined functions by symbol (the first definition, as a linear
+        // search would find it): one lookup per registration call.
+        let mut defined: HashMap<&str, FuncId> = HashMap::default();
+        for (i, f) in facts.functions.iter().enumerate() {
+            if f.body.is_some() {
+                defined.entry(f.symbol.as_str()).or_insert(i as FuncId);
+            }
+        }
         for (role_id, role) in rules.roles.iter().enumerate() {
             for registration in &role.registered_by {
                 match registration {
@@ -280,13 +288,13 @@ impl Registrations {
                             matches!(p.callee, ExternalCallee::Function(f) if facts.function(f).name == *function)
                                 && arg.is_none_or(|a| a == p.index)
                         };
-                        for f in self.passed_functions(facts, chosen) {
+                        for f in self.passed_functions(facts, &defined, chosen) {
                             out.push(((f, role_id), None));
                         }
                     }
                     Registration::PassedToTable { prefix } => {
                         let chosen = |p: &Pass| matches!(p.callee, ExternalCallee::Table { table, .. } if rules.function_tables[table].symbol_prefix.starts_with(prefix.as_str()));
-                        for f in self.passed_functions(facts, chosen) {
+                        for f in self.passed_functions(facts, &defined, chosen) {
                             out.push(((f, role_id), None));
                         }
                     }
@@ -298,14 +306,19 @@ impl Registrations {
 
     /// Functions whose address reaches a chosen external call: as the
     /// argument itself, or stored inside the object the argument points to.
-    fn passed_functions(&self, facts: &ModuleFacts, chosen: impl Fn(&Pass) -> bool) -> Vec<FuncId> {
+    fn passed_functions(
+        &self,
+        facts: &ModuleFacts,
+        defined: &HashMap<&str, FuncId>,
+        chosen: impl Fn(&Pass) -> bool,
+    ) -> Vec<FuncId> {
         let mut out = Vec::new();
         for pass in self.passes.iter().filter(|p| chosen(p)) {
             let arg = facts.paths.get(pass.arg);
             if let (Root::Global(g), true) = (arg.root, arg.steps.is_empty()) {
                 let symbol = &facts.paths.globals[g as usize];
-                if let Some(f) = facts.functions.iter().position(|f| f.symbol == *symbol && f.body.is_some()) {
-                    out.push(f as FuncId);
+                if let Some(&f) = defined.get(symbol.as_str()) {
+                    out.push(f);
                     continue;
                 }
             }

@@ -265,15 +265,25 @@ fn run_passes(module: LLVMModuleRef, pipeline: &str) -> Result<()> {
     Ok(())
 }
 
+unsafe extern "C" {
+    /// Defined in shim/plugin.cpp: `LLVMCloneModule`, but sharing the
+    /// original's metadata (debug info) instead of cloning it.
+    fn lockcheck_clone_module(module: LLVMModuleRef) -> LLVMModuleRef;
+}
+
 /// An owned copy of a module that is disposed of when dropped. The plugin
 /// analyses a copy so that the module clang or opt is compiling never changes.
+/// The copy shares the original's debug-info metadata (cloning and then
+/// freeing every location and subprogram was most of the plugin's time on
+/// large modules), so it is only for preparing and reading, and must be
+/// dropped before the original changes.
 pub struct ModuleCopy(LLVMModuleRef);
 
 impl ModuleCopy {
     /// # Safety
     /// `module` must be a valid module for the duration of the call.
     pub unsafe fn of(module: LLVMModuleRef) -> ModuleCopy {
-        ModuleCopy(unsafe { LLVMCloneModule(module) })
+        ModuleCopy(unsafe { lockcheck_clone_module(module) })
     }
 
     pub fn as_raw(&self) -> LLVMModuleRef {

@@ -179,6 +179,41 @@ pub struct RulePack {
     owner: HashMap<(Check, KindId, ModelId), RuleId>,
 }
 
+/// Largest rules file accepted (the built-in pack is a few dozen KB).
+const MAX_RULES_BYTES: usize = 16 << 20;
+/// Deepest `[`/`{` nesting accepted: the YAML parser's time grows with the
+/// square of the depth (100,000 levels take minutes), and no pack needs more
+/// than a few.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// Rejects rules text too large or too deeply nested to parse in bounded time
+/// (alias expansion, the other blow-up, is bounded by the YAML parser).
+fn check_shape(text: &str, source: &str) -> Result<()> {
+    if text.len() > MAX_RULES_BYTES {
+        return Err(Error::new(format!(
+            "{source}: rules file too large ({} bytes, at most {MAX_RULES_BYTES})",
+            text.len()
+        )));
+    }
+    let mut depth = 0usize;
+    for (line, text) in text.lines().enumerate() {
+        for c in text.bytes() {
+            match c {
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_FLOW_DEPTH {
+                return Err(Error::new(format!(
+                    "{source}:{}: invalid rules: nested deeper than {MAX_FLOW_DEPTH} levels",
+                    line + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl RulePack {
     /// The pack embedded in the binary.
     pub fn builtin() -> Result<RulePack> {
@@ -198,6 +233,7 @@ impl RulePack {
 
     /// Parses and validates YAML text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<RulePack> {
+        check_shape(text, source)?;
         let raw: schema::RawPack = serde_yaml::from_str(text).map_err(|e| {
             let location = e.location().map(|l| format!("{}:{}:", l.line(), l.column())).unwrap_or_default();
             // serde_yaml appends "at line L column C"; we lead with it instead.

@@ -1,0 +1,319 @@
+//! Robustness: lockcheck must neither panic, abort nor hang on code it was
+//! not written for. Bounded in time for CI (a few minutes on 2 cores):
+//!
+//! - the fixtures at -O1, -O3 and -Os (the fixture suite covers -O0 and
+//!   -O2), run through the library in process under `catch_unwind`. A
+//!   sample, to stay within the CI budget: every second fixture, each in one
+//!   of the six (level, target) combinations, rotating, so every combination
+//!   is covered by about 25 fixtures; `LOCKCHECK_ROBUSTNESS_FULL=1` runs all
+//!   six for every fixture (about twelve times longer). Findings are not compared: the
+//!   optimiser may legitimately change them.
+//! - 200 random C programs from csmith (fixed seeds 1..=200), compiled for the
+//!   host at -O0 and -O2 and checked with `--all-functions` by the CLI in a
+//!   child process with a 20 s limit: no lock is taken, so no report.
+//!   `LOCKCHECK_CSMITH_PROGRAMS=N` changes the count.
+//! - a 10,000-deep call chain and a function with 100,000 blocks, generated
+//!   at test time, through the CLI (no stack overflow).
+
+use std::io::Read;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use lockcheck_tests::front_ends::cli_path;
+use lockcheck_tests::{Arch, Fixture, Opt, Variant, discover, target_dir};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = target_dir().join("robustness");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs `work` over `items` on every core; returns the failures.
+fn parallel<T: Sync>(items: &[T], work: impl Fn(&T) -> Result<(), String> + Sync) -> Vec<String> {
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    if let Err(e) = work(item) {
+                        failures.lock().unwrap().push(e);
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort();
+    failures
+}
+
+const LEVELS: [&str; 3] = ["-O1", "-O3", "-Os"];
+const ARCHES: [Arch; 2] = [Arch::X86_64, Arch::I686];
+
+fn arch_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "x86_64",
+        Arch::I686 => "i686",
+    }
+}
+
+/// Compiles a fixture at `level` for `arch` (the harness's flags with the
+/// level replaced) and links its units.
+fn compile_at(fixture: &Fixture, level: &str, arch: Arch) -> Result<PathBuf, String> {
+    let flags: Vec<String> = Variant { opt: Opt::O2, arch }
+        .clang_flags()
+        .into_iter()
+        .map(|f| if f == "-O2" { level.to_string() } else { f })
+        .collect();
+    let base = format!("{}-{}{}", fixture.name.replace(['/', '.'], "_"), arch_name(arch), level);
+    let mut objects = Vec::new();
+    for (i, source) in fixture.sources.iter().enumerate() {
+        let object = scratch(&format!("{base}.{i}.bc"));
+        let output = Command::new("clang-22").args(&flags).arg("-o").arg(&object).arg(source).output();
+        let output = output.map_err(|e| format!("cannot run clang-22: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "clang-22 failed on {}: {}",
+                source.display(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        objects.push(object);
+    }
+    if objects.len() == 1 {
+        return Ok(objects.remove(0));
+    }
+    let linked = scratch(&format!("{base}.bc"));
+    let mut command = Command::new("llvm-link-22");
+    command.arg("-o").arg(&linked).arg(&objects[0]);
+    for object in &objects[1..] {
+        command.arg("--override").arg(object);
+    }
+    let output = command.output().map_err(|e| format!("cannot run llvm-link-22: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("llvm-link-22 failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(linked)
+}
+
+#[test]
+fn fixtures_at_every_optimisation_level_do_not_panic() {
+    let full = std::env::var_os("LOCKCHECK_ROBUSTNESS_FULL").is_some_and(|v| v != "0");
+    let mut jobs = Vec::new();
+    for (index, fixture) in discover().into_iter().enumerate() {
+        let combos: Vec<(&str, Arch)> = LEVELS.iter().flat_map(|l| ARCHES.iter().map(move |a| (*l, *a))).collect();
+        if full {
+            jobs.extend(combos.into_iter().map(|(l, a)| (fixture.clone(), l, a)));
+        } else if index % 2 == 0 {
+            let (l, a) = combos[(index / 2) % combos.len()];
+            jobs.push((fixture, l, a));
+        }
+    }
+    assert!(jobs.len() > 50, "fixtures not found");
+    let failures = parallel(&jobs, |(fixture, level, arch)| {
+        let what = format!("{} {} {level}", fixture.name, arch_name(*arch));
+        let bitcode = compile_at(fixture, level, *arch).map_err(|e| format!("{what}: {e}"))?;
+        let config = lockcheck::Config {
+            rules: lockcheck::RulePack::builtin().unwrap(),
+            entries: fixture.args.entries.clone(),
+            model: fixture.args.model.clone(),
+            all_functions: fixture.args.all_functions,
+            leak_module: false,
+        };
+        match catch_unwind(AssertUnwindSafe(|| lockcheck::check_files(std::slice::from_ref(&bitcode), &config))) {
+            Ok(Ok(_)) => Ok(()),
+            // An --entry the optimiser inlined away is a user error, not a crash.
+            Ok(Err(e)) if e.message().contains("no function named") => Ok(()),
+            Ok(Err(e)) => Err(format!("{what}: error: {e}")),
+            Err(_) => Err(format!("{what}: panicked")),
+        }
+    });
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// Runs a command with a time limit; `None` when it had to be killed.
+fn run_with_limit(command: &mut Command, limit: Duration) -> Option<Outcome> {
+    let start = Instant::now();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        out.read_to_end(&mut s).ok();
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        err.read_to_end(&mut s).ok();
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned();
+    status.map(|s| Outcome { code: s.code(), stdout, stderr, elapsed: start.elapsed() })
+}
+
+/// csmith's runtime header: Debian's package ships the generator only. The
+/// programs are compiled, never run, so printing stubs suffice.
+const CSMITH_H: &str = "#include <stdint.h>\n#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n\
+#include <limits.h>\nstatic void platform_main_begin(void) {}\n\
+static void platform_main_end(uint32_t crc, int flag) { printf(\"checksum = %X %d\\n\", crc, flag); }\n";
+
+#[test]
+fn csmith_programs_check_cleanly() {
+    let count: u64 = std::env::var("LOCKCHECK_CSMITH_PROGRAMS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let include = scratch("csmith-include");
+    assert!(
+        Command::new("csmith")
+            .arg("--version")
+            .current_dir(include.parent().unwrap())
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "csmith not found: run scripts/setup.sh (Debian package `csmith`)"
+    );
+    std::fs::create_dir_all(&include).unwrap();
+    std::fs::write(include.join("csmith.h"), CSMITH_H).unwrap();
+    let seeds: Vec<u64> = (1..=count).collect();
+    let failures = parallel(&seeds, |seed| {
+        let source = scratch(&format!("csmith-{seed}.c"));
+        let generated = Command::new("csmith")
+            .args(["--seed", &seed.to_string(), "--max-funcs", "8", "--max-block-depth", "4"])
+            .args(["--no-safe-math", "--no-checksum", "--no-argc", "-o"])
+            .arg(&source)
+            // csmith writes platform.info into its working directory.
+            .current_dir(source.parent().unwrap())
+            .output()
+            .map_err(|e| format!("seed {seed}: cannot run csmith: {e}"))?;
+        if !generated.status.success() {
+            return Err(format!("seed {seed}: csmith failed: {}", String::from_utf8_lossy(&generated.stderr)));
+        }
+        for level in ["-O0", "-O2"] {
+            let what = format!("csmith seed {seed} {level}");
+            let bitcode = scratch(&format!("csmith-{seed}{level}.bc"));
+            let compiled = Command::new("clang-22")
+                .args(["-w", "-g", level, "-c", "-emit-llvm", "-I"])
+                .arg(&include)
+                .arg("-o")
+                .arg(&bitcode)
+                .arg(&source)
+                .output()
+                .map_err(|e| format!("{what}: cannot run clang-22: {e}"))?;
+            if !compiled.status.success() {
+                return Err(format!("{what}: clang-22 failed: {}", String::from_utf8_lossy(&compiled.stderr)));
+            }
+            let limit = Duration::from_secs(20);
+            let mut command = Command::new(cli_path());
+            command.args(["check", "--all-functions"]).arg(&bitcode);
+            let Some(run) = run_with_limit(&mut command, limit) else {
+                return Err(format!("{what}: no result within {limit:?} (hang)"));
+            };
+            if run.code != Some(0) || !run.stdout.is_empty() || run.stderr.contains("panicked") {
+                return Err(format!(
+                    "{what}: exit {:?} after {:?}\n{}{}",
+                    run.code,
+                    run.elapsed,
+                    run.stdout,
+                    run.stderr.lines().take(5).collect::<Vec<_>>().join("\n")
+                ));
+            }
+            std::fs::remove_file(&bitcode).ok();
+        }
+        std::fs::remove_file(&source).ok();
+        Ok(())
+    });
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+const DDK: [&str; 4] = [
+    "--target=x86_64-w64-mingw32",
+    "--sysroot=/usr/x86_64-w64-mingw32",
+    "-isystem",
+    "/usr/share/mingw-w64/include/ddk",
+];
+
+fn compile_driver(source: &Path, level: &str) -> PathBuf {
+    let bitcode = source.with_extension(format!("{}.bc", level.trim_start_matches('-')));
+    let output = Command::new("clang-22")
+        .args(DDK)
+        .args(["-w", "-g", level, "-Xclang", "-disable-O0-optnone", "-c", "-emit-llvm", "-o"])
+        .arg(&bitcode)
+        .arg(source)
+        .output()
+        .expect("run clang-22");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    bitcode
+}
+
+/// The CLI on a generated driver: finishes within the limit, no crash.
+fn check_generated(bitcode: &Path, args: &[&str]) -> Outcome {
+    let mut command = Command::new(cli_path());
+    command.arg("check").args(args).arg(bitcode);
+    let run = run_with_limit(&mut command, Duration::from_secs(240)).expect("lockcheck did not finish within 240 s");
+    assert!(matches!(run.code, Some(0 | 1)), "exit {:?} (a signal is a crash):\n{}", run.code, run.stderr);
+    assert!(!run.stderr.contains("panicked") && !run.stderr.contains("overflow"), "{}", run.stderr);
+    run
+}
+
+#[test]
+fn deep_call_chain_does_not_overflow_the_stack() {
+    const DEPTH: usize = 10_000;
+    let mut c = String::from("#include <ntddk.h>\nKSPIN_LOCK g_Lock;\nKIRQL g_Irql;\n");
+    for i in 0..DEPTH {
+        c.push_str(&format!("void f{i}(int n);\n"));
+    }
+    for i in 0..DEPTH - 1 {
+        c.push_str(&format!("void f{i}(int n) {{ if (n != {i}) f{}(n); }}\n", i + 1));
+    }
+    c.push_str(&format!("void f{}(int n) {{ KeAcquireSpinLock(&g_Lock, &g_Irql); }}\n", DEPTH - 1));
+    c.push_str("NTSTATUS DriverEntry(PDRIVER_OBJECT d, PUNICODE_STRING r) {\n    f0(1);\n    return 0;\n}\n");
+    let source = scratch("deep_chain.c");
+    std::fs::write(&source, c).unwrap();
+    // -O0 keeps the chain (-O2 would inline much of it).
+    let run = check_generated(&compile_driver(&source, "-O0"), &[]);
+    // The lock taken 10,000 calls down is still held when DriverEntry returns.
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("DriverEntry"), "{}", run.stdout);
+}
+
+#[test]
+fn function_with_100k_blocks_does_not_overflow_the_stack() {
+    const BLOCKS: usize = 100_000;
+    let mut c = String::from(
+        "#include <ntddk.h>\nKSPIN_LOCK g_Lock;\nvolatile ULONG g_Counter;\n\
+         NTSTATUS DriverEntry(PDRIVER_OBJECT d, PUNICODE_STRING r) {\n    KIRQL irql;\n    ULONG x = g_Counter;\n\
+         KeAcquireSpinLock(&g_Lock, &irql);\n",
+    );
+    // A chain of ifs: a block for each test and for each body.
+    for i in 0..BLOCKS / 2 {
+        c.push_str(&format!("    if (x == {i}u) g_Counter = {i}u;\n"));
+    }
+    c.push_str("    KeReleaseSpinLock(&g_Lock, irql);\n    return 0;\n}\n");
+    let source = scratch("huge_function.c");
+    std::fs::write(&source, c).unwrap();
+    let run = check_generated(&compile_driver(&source, "-O0"), &[]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+}
