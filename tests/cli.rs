@@ -202,6 +202,13 @@ fn rust_example_driver_compiled_with_rustc_has_its_one_violation() {
     assert_eq!(warnings.len(), 1, "{}", run.stdout);
     assert!(warnings[0].contains("lib.rs:78:21: warning: IoCompleteRequest is called while"), "{}", warnings[0]);
     assert!(warnings[0].ends_with("[wdm.SpinLockSafe]"), "{}", warnings[0]);
+    // The lock, reached through the guard's pointer, is named as the
+    // function that acquired it names it.
+    assert!(
+        warnings[0].contains("spin lock '&self->raw' (as 'rust_driver::SpinLock::lock' calls it)"),
+        "{}",
+        warnings[0]
+    );
     // Demangled Rust names, hash suffixes stripped, the crate named after its directory.
     assert!(run.stdout.contains("note: in call to 'rust_driver::queue::ReadQueue::complete_all'"), "{}", run.stdout);
     // Several codegen units at -O3: the same one finding.

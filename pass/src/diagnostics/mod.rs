@@ -174,7 +174,12 @@ impl Writer<'_> {
         let v = &finding.violation;
         let rule = &self.rules.rules[v.rule];
         let routine = &routines[finding.routine];
-        let lock = self.lock_name(v.lock, v.kind);
+        let lock = match v.lock {
+            Some(key) if !self.has_source_name(key) => {
+                self.name_where_acquired(v).unwrap_or_else(|| self.lock_name(v.lock, v.kind))
+            }
+            _ => self.lock_name(v.lock, v.kind),
+        };
         let message = match v.check {
             Check::DoubleAcquire => format!("{lock} is acquired while already held"),
             Check::ReleaseNotHeld => format!("{lock} is released but not held"),
@@ -217,6 +222,39 @@ impl Writer<'_> {
             symbol: function.symbol.clone(),
             location: self.loc(v.site),
             notes,
+        }
+    }
+
+    /// Whether debug info names the lock in the reporting function's terms.
+    fn has_source_name(&self, key: LockKey) -> bool {
+        match key {
+            LockKey::Path(p) | LockKey::Handle(p) => self.facts.paths.name(p).is_some(),
+            LockKey::Global(_) => true,
+            LockKey::Opaque(n) => matches!(
+                self.opaque_origins.get(n as usize),
+                Some((_, LockKey::Path(p))) if self.facts.paths.name(*p).is_some()
+            ),
+        }
+    }
+
+    /// For a lock the reporting function reaches through a pointer debug
+    /// info does not name (a wrapper's `self` the optimiser did not inline):
+    /// the name the acquiring function gives it, when that one has a name.
+    fn name_where_acquired(&self, v: &crate::dataflow::Violation) -> Option<String> {
+        fn acquire(step: &Step) -> Option<&Step> {
+            match step {
+                Step::Acquire { .. } => Some(step),
+                Step::Call { inner, .. } => inner.last().and_then(acquire),
+                _ => None,
+            }
+        }
+        let step = v.related.first()?.last().and_then(acquire)?;
+        match step {
+            Step::Acquire { lock, kind, func, .. } if *kind == v.kind && self.has_source_name(*lock) => {
+                let name = self.step_lock_name(step)?;
+                Some(format!("{name} (as '{}' calls it)", self.function_name(*func)))
+            }
+            _ => None,
         }
     }
 
