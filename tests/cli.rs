@@ -205,7 +205,7 @@ fn rust_example_driver_compiled_with_rustc_has_its_one_violation() {
     // The lock, reached through the guard's pointer, is named as the
     // function that acquired it names it.
     assert!(
-        warnings[0].contains("spin lock '&self->raw' (as 'rust_driver::SpinLock::lock' calls it)"),
+        warnings[0].contains("spin lock '&self.raw' (as 'rust_driver::SpinLock::lock' calls it)"),
         "{}",
         warnings[0]
     );

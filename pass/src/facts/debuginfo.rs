@@ -74,6 +74,9 @@ pub(super) struct DebugInfo {
     global_types: HashMap<Value, Option<Metadata>>,
     structs_by_name: HashMap<String, Metadata>,
     members: HashMap<Metadata, Vec<Member>>,
+    /// The module is rustc's: names are written the Rust way (`&ext.lock`,
+    /// Rust auto-dereferences), not C's (`&ext->lock`).
+    rust: bool,
 }
 
 impl DebugInfo {
@@ -92,6 +95,7 @@ impl DebugInfo {
             global_types: HashMap::default(),
             structs_by_name: HashMap::default(),
             members: HashMap::default(),
+            rust: crate::ir::produced_by_rustc(module.0),
         };
         for global in module.globals() {
             let ty = global_variable_type(global, di.context);
@@ -441,7 +445,8 @@ impl DebugInfo {
     /// A C-like name for pointer `value`, for reports.
     pub(super) fn name_pointer(&mut self, value: Value, layout: &dyn Fn(Value) -> Option<GepOffset>) -> Option<String> {
         let named = self.named(value, layout, 0)?;
-        self.render(&named)
+        let name = self.render(&named)?;
+        Some(if self.rust { name.replace("->", ".") } else { name })
     }
 
     fn named(&mut self, value: Value, layout: &dyn Fn(Value) -> Option<GepOffset>, depth: usize) -> Option<Named> {

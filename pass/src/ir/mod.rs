@@ -230,7 +230,7 @@ fn locate_returns(module: LLVMModuleRef) {
 
 /// Whether rustc produced (part of) the module: its `llvm.ident` says
 /// `rustc version ...` (clang's says `clang version ...`).
-fn produced_by_rustc(module: LLVMModuleRef) -> bool {
+pub(crate) fn produced_by_rustc(module: LLVMModuleRef) -> bool {
     let name = c"llvm.ident";
     let count = unsafe { LLVMGetNamedMetadataNumOperands(module, name.as_ptr()) } as usize;
     let mut nodes: Vec<LLVMValueRef> = vec![std::ptr::null_mut(); count];
