@@ -5,20 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lockcheck_tests::front_ends::cli_path;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+use lockcheck_tests::process::{Run, run};
 
 fn lockcheck(args: &[&str]) -> Run {
-    let output = Command::new(cli_path()).args(args).output().expect("run lockcheck (build the workspace first)");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    run(Command::new(cli_path()).args(args))
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -8,21 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use lockcheck_tests::front_ends::{cli_path, plugin_path};
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(command: &mut Command) -> Run {
-    let output = command.output().expect("run (build the workspace first)");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use lockcheck_tests::process::{Run, run};
 
 fn lockcheck(args: &[&str]) -> Run {
     run(Command::new(cli_path()).args(args))

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lockcheck_tests::front_ends::cli_path;
+use lockcheck_tests::process::{Run, run};
 use lockcheck_tests::{Build, Found, fixtures_root, load_fixture, target_dir};
 
 /// A project directory with sources copied from the fixtures and a
@@ -22,12 +23,6 @@ struct Project {
 enum Form {
     Arguments,
     Command,
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
 }
 
 /// The database's flags (the mingw-w64 DDK setup of the fixtures).
@@ -108,16 +103,7 @@ impl Project {
 
     /// Runs `lockcheck` in the project's root.
     fn lockcheck(&self, args: &[&str]) -> Run {
-        let output = Command::new(cli_path())
-            .args(args)
-            .current_dir(&self.root)
-            .output()
-            .expect("run lockcheck (cargo build --release --workspace first)");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        run(Command::new(cli_path()).args(args).current_dir(&self.root))
     }
 
     /// `check -p <root> --format json` plus `args`.

@@ -6,22 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lockcheck_tests::front_ends::{cli_path, plugin_path};
+use lockcheck_tests::process::{Run, run};
 use lockcheck_tests::target_dir;
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(command: &mut Command) -> Run {
-    let output = command.output().expect("run (build the workspace first: cargo build --release --workspace)");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 /// A fresh directory for one test, under the build's target directory.
 fn workdir(test: &str) -> PathBuf {

@@ -48,18 +48,21 @@ pub fn rustc() -> PathBuf {
     std::env::var_os("LOCKCHECK_RUSTC").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("rustc"))
 }
 
+/// `source`'s name for messages, once it is known to be a file.
+fn existing_file(source: &Path) -> Result<String, String> {
+    let name = source.display().to_string();
+    match std::fs::metadata(source) {
+        Err(_) => Err(format!("{name}: no such file")),
+        Ok(m) if m.is_dir() => Err(format!("{name}: is a directory, expected a .bc, .ll, .c or .rs file")),
+        Ok(_) => Ok(name),
+    }
+}
+
 /// Compiles the crate whose root is `source` to bitcode with debug info;
 /// `flags` replace the defaults. Returns the directory holding the bitcode
 /// of its codegen units (several with `-C codegen-units=N`) and those files.
 pub fn compile_rust(source: &Path, flags: &[String], index: usize) -> Result<(TempBitcode, Vec<PathBuf>), String> {
-    let name = source.display().to_string();
-    match std::fs::metadata(source) {
-        Err(_) => return Err(format!("{name}: no such file")),
-        Ok(m) if m.is_dir() => {
-            return Err(format!("{name}: is a directory, expected a .bc, .ll, .c or .rs file"));
-        }
-        Ok(_) => {}
-    }
+    let name = existing_file(source)?;
     let dir = TempBitcode(std::env::temp_dir().join(format!("lockcheck-{}-{index}-rs", std::process::id())));
     std::fs::create_dir_all(&dir.0).map_err(|e| format!("{}: {e}", dir.0.display()))?;
     let mut command = Command::new(rustc());
@@ -102,14 +105,7 @@ pub fn compile_rust(source: &Path, flags: &[String], index: usize) -> Result<(Te
 /// Compiles `source` to bitcode with debug info; `flags` replace the DDK
 /// defaults. Errors are one line: the first error clang printed.
 pub fn compile(source: &Path, flags: &[String], index: usize) -> Result<TempBitcode, String> {
-    let name = source.display().to_string();
-    match std::fs::metadata(source) {
-        Err(_) => return Err(format!("{name}: no such file")),
-        Ok(m) if m.is_dir() => {
-            return Err(format!("{name}: is a directory, expected a .bc, .ll, .c or .rs file"));
-        }
-        Ok(_) => {}
-    }
+    let name = existing_file(source)?;
     let out = TempBitcode(std::env::temp_dir().join(format!("lockcheck-{}-{index}.bc", std::process::id())));
     let mut command = Command::new(clang());
     if flags.is_empty() {

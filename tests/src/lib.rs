@@ -39,6 +39,7 @@ use std::process::Command;
 
 pub mod front_ends;
 pub mod generated;
+pub mod process;
 
 pub use front_ends::{library_notes, run_clang_plugin, run_cli, run_library, run_plugin};
 
