@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lockcheck_tests::front_ends::cli_path;
-use lockcheck_tests::{Arch, Fixture, Opt, Variant, discover, target_dir};
+use lockcheck_tests::{Arch, Fixture, Opt, Variant, discover, link, target_dir};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = target_dir().join("robustness");
@@ -65,9 +65,51 @@ fn arch_name(arch: Arch) -> &'static str {
     }
 }
 
+/// Compiles a Rust fixture with rustc for the host at the opt-level closest
+/// to `level` (-O3 becomes opt-level 2: the fixture suite covers 3).
+fn compile_rust_at(fixture: &Fixture, level: &str) -> Result<PathBuf, String> {
+    let opt = match level {
+        "-O1" => "opt-level=1",
+        "-Os" => "opt-level=s",
+        _ => "opt-level=2",
+    };
+    let flags: Vec<String> = Variant { opt: Opt::O2, arch: Arch::X86_64 }
+        .rustc_flags()
+        .into_iter()
+        .map(|f| if f.starts_with("opt-level=") { opt.to_string() } else { f })
+        .collect();
+    let out = scratch(&format!("{}-rust{level}", fixture.name.replace(['/', '.'], "_")));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let output = Command::new("rustc")
+        .args(&flags)
+        .args(&fixture.rustc_args)
+        .arg("--out-dir")
+        .arg(&out)
+        .arg(&fixture.sources[0])
+        .output()
+        .map_err(|e| format!("cannot run rustc: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("rustc failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let mut objects: Vec<PathBuf> = std::fs::read_dir(&out)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "bc"))
+        .collect();
+    objects.sort();
+    if objects.is_empty() {
+        return Err("rustc wrote no bitcode".into());
+    }
+    link(objects, &out.with_extension("bc"))
+}
+
 /// Compiles a fixture at `level` for `arch` (the harness's flags with the
-/// level replaced) and links its units.
+/// level replaced) and links its units. Rust fixtures are built for the host.
 fn compile_at(fixture: &Fixture, level: &str, arch: Arch) -> Result<PathBuf, String> {
+    if fixture.is_rust() {
+        return compile_rust_at(fixture, level);
+    }
     let flags: Vec<String> = Variant { opt: Opt::O2, arch }
         .clang_flags()
         .into_iter()

@@ -421,7 +421,7 @@ fn compile_rust(fixture: &Fixture, variant: Variant, out_dir: &Path) -> Result<P
 }
 
 /// One bitcode file of `objects`, linked into `linked` when there are several.
-fn link(mut objects: Vec<PathBuf>, linked: &Path) -> Result<PathBuf, String> {
+pub fn link(mut objects: Vec<PathBuf>, linked: &Path) -> Result<PathBuf, String> {
     if objects.len() == 1 {
         return Ok(objects.remove(0));
     }
