@@ -34,9 +34,11 @@ pub struct Held {
     pub count: Count,
 }
 
-/// Acquisitions of a lock that may be several locks (an array element picked
-/// by a variable index): counted exactly up to a few, then only known to be
-/// at least one, and after releasing from there, unknown.
+/// How many times a lock is held. A single lock is held once or maybe
+/// (`Unknown`: held on only some of the paths a merge folded together). A
+/// lock that may be several locks (an array element picked by a variable
+/// index) counts acquisitions exactly up to a few, then only knows "at least
+/// one", and after releasing from there, unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Count {
     Exact(u8),
@@ -53,16 +55,22 @@ impl Count {
         Count::Exact(1)
     }
 
-    pub fn acquired_again(self) -> Count {
+    /// After acquiring a lock held this many times: a single lock (only
+    /// maybe held, or a double acquire would have ended the path) is held
+    /// once; an array of locks holds one more element.
+    pub fn acquired_again(self, several: bool) -> Count {
         match self {
+            _ if !several => Count::one(),
             Count::Exact(n) if n < Count::COUNTED => Count::Exact(n + 1),
             _ => Count::Many,
         }
     }
 
-    /// After one release: `None` when nothing is held any more.
-    pub fn released_once(self) -> Option<Count> {
+    /// After one release: `None` when nothing is held any more (always, for
+    /// a single lock).
+    pub fn released_once(self, several: bool) -> Option<Count> {
         match self {
+            _ if !several => None,
             Count::Exact(n) if n > 1 => Some(Count::Exact(n - 1)),
             Count::Exact(_) => None,
             Count::Many | Count::Unknown => Some(Count::Unknown),

@@ -261,9 +261,7 @@ impl Transfer<'_> {
         st.trace = trace.clone();
         let several = self.several(key);
         if let Some(h) = st.held.iter_mut().find(|h| h.key == key) {
-            // A lock that may be several (`Locks[i]`): one more element held;
-            // a lock that was only maybe held: held now.
-            h.count = if several { h.count.acquired_again() } else { Count::one() };
+            h.count = h.count.acquired_again(several);
             return true;
         }
         st.add_held(Held { key, kind, handle, acquired: trace, count: Count::one() });
@@ -309,9 +307,7 @@ impl Transfer<'_> {
     ) {
         match verdict {
             release_not_held::Released::Held(i) => {
-                // Only an array of locks can still hold another element.
-                let remaining = if self.several(st.held[i].key) { st.held[i].count.released_once() } else { None };
-                match remaining {
+                match st.held[i].count.released_once(self.several(st.held[i].key)) {
                     Some(count) => st.held[i].count = count,
                     None => {
                         st.held.remove(i);
@@ -578,7 +574,7 @@ impl Transfer<'_> {
             let aliased = || s.held.iter().rposition(|x| x.kind == kind && may_alias(paths, x.key, m));
             let several = self.several(m);
             match (same, same.is_none().then(aliased).flatten()) {
-                (Some(i), _) => match if several { s.held[i].count.released_once() } else { None } {
+                (Some(i), _) => match s.held[i].count.released_once(several) {
                     Some(count) => s.held[i].count = count,
                     None => {
                         s.held.remove(i);

@@ -241,14 +241,7 @@ impl Writer<'_> {
     /// info does not name (a wrapper's `self` the optimiser did not inline):
     /// the name the acquiring function gives it, when that one has a name.
     fn name_where_acquired(&self, v: &crate::dataflow::Violation) -> Option<String> {
-        fn acquire(step: &Step) -> Option<&Step> {
-            match step {
-                Step::Acquire { .. } => Some(step),
-                Step::Call { inner, .. } => inner.last().and_then(acquire),
-                _ => None,
-            }
-        }
-        let step = v.related.first()?.last().and_then(acquire)?;
+        let step = innermost(v.related.first()?.last()?);
         match step {
             Step::Acquire { lock, kind, func, .. } if *kind == v.kind && self.has_source_name(*lock) => {
                 let name = self.step_lock_name(step)?;
@@ -259,9 +252,8 @@ impl Writer<'_> {
     }
 
     fn acquired_lock(&self, step: &Step) -> Option<String> {
-        match step {
-            Step::Acquire { .. } => self.step_lock_name(step),
-            Step::Call { inner, .. } => inner.last().and_then(|s| self.acquired_lock(s)),
+        match innermost(step) {
+            step @ Step::Acquire { .. } => self.step_lock_name(step),
             Step::EntryHolding { kind, .. } => Some(format!("the {}", self.kind_name(*kind))),
             _ => None,
         }
@@ -290,5 +282,15 @@ impl Writer<'_> {
             loc = inlined.call;
         }
         Some(loc)
+    }
+}
+
+/// The step a trace's last step comes down to: through the calls it ends
+/// in, the step the innermost one ended with (an acquisition's trace ends
+/// with the acquire).
+fn innermost(step: &Step) -> &Step {
+    match step {
+        Step::Call { inner, .. } => inner.last().map_or(step, innermost),
+        _ => step,
     }
 }
