@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lockcheck_tests::front_ends::cli_path;
-use lockcheck_tests::process::{Run, run};
+use lockcheck_tests::process::{Run, assert_rejected, run};
 
 fn lockcheck(args: &[&str]) -> Run {
     run(Command::new(cli_path()).args(args))
@@ -19,18 +19,6 @@ fn scratch(name: &str) -> PathBuf {
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A bad input: exit 2, exactly one line on stderr that starts with the
-/// tool's name and mentions `needle`, nothing on stdout, no panic.
-fn assert_rejected(run: &Run, needle: &str) {
-    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {}", run.stderr);
-    assert!(lines[0].starts_with("lockcheck: error: "), "{}", lines[0]);
-    assert!(lines[0].contains(needle), "`{needle}` not in: {}", lines[0]);
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
 
 /// Bitcode of a small driver, compiled once per test that needs it.

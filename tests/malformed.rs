@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use lockcheck_tests::front_ends::{cli_path, plugin_path};
-use lockcheck_tests::process::{Run, run};
+use lockcheck_tests::process::{Run, assert_llvm_error, assert_rejected, run};
 
 fn lockcheck(args: &[&str]) -> Run {
     run(Command::new(cli_path()).args(args))
@@ -18,24 +18,6 @@ fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lockcheck-malformed-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-fn assert_rejected(run: &Run, needle: &str) {
-    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {}", run.stderr);
-    assert!(lines[0].starts_with("lockcheck: error: "), "{}", lines[0]);
-    assert!(lines[0].contains(needle), "`{needle}` not in: {}", lines[0]);
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
-}
-
-fn assert_llvm_error(run: &Run, needle: &str) {
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(run.stderr.contains("error: lockcheck: "), "{}", run.stderr);
-    assert!(run.stderr.contains(needle), "`{needle}` not in {}", run.stderr);
-    for crash in ["Stack dump", "PLEASE submit", "panicked", "Aborted"] {
-        assert!(!run.stderr.contains(crash), "{}", run.stderr);
-    }
 }
 
 /// A small valid module (no driver code) to pair with bad rules.

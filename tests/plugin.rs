@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lockcheck_tests::front_ends::plugin_path;
-use lockcheck_tests::process::{Run, run};
+use lockcheck_tests::process::{Run, assert_llvm_error, run};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -47,17 +47,6 @@ fn opt(passes: &str, extra: &[&str], input: &Path) -> Run {
         .arg(format!("-passes={passes}"))
         .arg("-disable-output")
         .arg(input))
-}
-
-/// A host that failed cleanly: exit 1 with an `error: lockcheck:` line, no
-/// crash report.
-fn assert_llvm_error(run: &Run, needle: &str) {
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(run.stderr.contains("error: lockcheck: "), "{}", run.stderr);
-    assert!(run.stderr.contains(needle), "`{needle}` not in {}", run.stderr);
-    for crash in ["Stack dump", "PLEASE submit", "panicked", "Aborted"] {
-        assert!(!run.stderr.contains(crash), "{}", run.stderr);
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lockcheck_tests::front_ends::cli_path;
-use lockcheck_tests::process::{Run, run};
+use lockcheck_tests::process::{Run, assert_rejected, run};
 use lockcheck_tests::{Build, Found, fixtures_root, load_fixture, target_dir};
 
 /// A project directory with sources copied from the fixtures and a
@@ -164,17 +164,6 @@ fn two_unit_project(name: &str) -> Project {
     project.add("src/timer/dpc.c", CLEAN);
     project.database(&[("src/queue/create.c", Form::Arguments), ("src/timer/dpc.c", Form::Command)]);
     project
-}
-
-/// A bad input: exit 2, one line on stderr naming `needle`, no panic.
-fn assert_rejected(run: &Run, needle: &str) {
-    assert_eq!(run.code, Some(2), "stderr: {}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {}", run.stderr);
-    assert!(lines[0].starts_with("lockcheck: error: "), "{}", lines[0]);
-    assert!(lines[0].contains(needle), "`{needle}` not in: {}", lines[0]);
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
 
 #[test]

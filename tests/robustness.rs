@@ -130,20 +130,7 @@ fn compile_at(fixture: &Fixture, level: &str, arch: Arch) -> Result<PathBuf, Str
         }
         objects.push(object);
     }
-    if objects.len() == 1 {
-        return Ok(objects.remove(0));
-    }
-    let linked = scratch(&format!("{base}.bc"));
-    let mut command = Command::new("llvm-link-22");
-    command.arg("-o").arg(&linked).arg(&objects[0]);
-    for object in &objects[1..] {
-        command.arg("--override").arg(object);
-    }
-    let output = command.output().map_err(|e| format!("cannot run llvm-link-22: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("llvm-link-22 failed: {}", String::from_utf8_lossy(&output.stderr)));
-    }
-    Ok(linked)
+    link(objects, &scratch(&format!("{base}.bc")))
 }
 
 #[test]
@@ -163,13 +150,7 @@ fn fixtures_at_every_optimisation_level_do_not_panic() {
     let failures = parallel(&jobs, |(fixture, level, arch)| {
         let what = format!("{} {} {level}", fixture.name, arch_name(*arch));
         let bitcode = compile_at(fixture, level, *arch).map_err(|e| format!("{what}: {e}"))?;
-        let config = lockcheck::Config {
-            rules: lockcheck::RulePack::builtin().unwrap(),
-            entries: fixture.args.entries.clone(),
-            model: fixture.args.model.clone(),
-            all_functions: fixture.args.all_functions,
-            leak_module: false,
-        };
+        let config = fixture.args.config()?;
         match catch_unwind(AssertUnwindSafe(|| lockcheck::check_files(std::slice::from_ref(&bitcode), &config))) {
             Ok(Ok(_)) => Ok(()),
             // An --entry the optimiser inlined away is a user error, not a crash.

@@ -18,14 +18,7 @@ fn location_key(dir: &Path, file: &str) -> String {
 
 /// (a) The analysis library, in process.
 pub fn run_library(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTreeSet<Found>, String> {
-    let rules = lockcheck::RulePack::builtin().map_err(|e| e.to_string())?;
-    let config = lockcheck::Config {
-        rules,
-        entries: args.entries.clone(),
-        model: args.model.clone(),
-        all_functions: args.all_functions,
-        leak_module: false,
-    };
+    let config = args.config()?;
     let mut report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
     if args.report_unused_ignores {
         report.report_unused_ignores();
@@ -43,14 +36,7 @@ pub fn run_library(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTr
 
 /// Every note of every diagnostic the library reports: (file, line, message).
 pub fn library_notes(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<Vec<(String, u32, String)>, String> {
-    let rules = lockcheck::RulePack::builtin().map_err(|e| e.to_string())?;
-    let config = lockcheck::Config {
-        rules,
-        entries: args.entries.clone(),
-        model: args.model.clone(),
-        all_functions: args.all_functions,
-        leak_module: false,
-    };
+    let config = args.config()?;
     let report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
     Ok(report
         .diagnostics

@@ -144,6 +144,17 @@ pub struct FixtureArgs {
 }
 
 impl FixtureArgs {
+    /// The library configuration these options ask for, with the built-in rules.
+    pub fn config(&self) -> Result<lockcheck::Config, String> {
+        Ok(lockcheck::Config {
+            rules: lockcheck::RulePack::builtin().map_err(|e| e.to_string())?,
+            entries: self.entries.clone(),
+            model: self.model.clone(),
+            all_functions: self.all_functions,
+            leak_module: false,
+        })
+    }
+
     fn parse(text: &str, fixture: &str) -> FixtureArgs {
         let mut args = FixtureArgs::default();
         let mut words = text.split_whitespace();
