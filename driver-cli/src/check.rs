@@ -56,9 +56,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         for function in &report.neutral_externals {
             eprintln!("lockcheck: assumed lock-neutral (external, not a lock API): {function}");
         }
-        let phases: Vec<String> =
-            report.timings.iter().map(|(phase, time)| format!("{phase} {:.3}s", time.as_secs_f64())).collect();
-        eprintln!("lockcheck: time: {}", phases.join(", "));
+        eprintln!("lockcheck: {}", report.timing_line());
         for function in &report.imprecise_functions {
             eprintln!("lockcheck: analysis bound reached in {function}: reports depending on it are dropped");
         }

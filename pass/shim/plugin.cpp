@@ -34,6 +34,7 @@ cl::list<std::string> EntryOpt("lockcheck-entry", cl::value_desc("function"),
                                cl::desc("lockcheck: treat this function as a driver routine"));
 cl::opt<std::string> ModelOpt("lockcheck-model", cl::value_desc("wdm|kmdf|storport"),
                               cl::desc("lockcheck: force the driver model"));
+cl::opt<bool> VerboseOpt("lockcheck-verbose", cl::desc("lockcheck: print the time each phase takes"));
 cl::opt<bool> ReportUnusedIgnoresOpt("lockcheck-report-unused-ignores",
                                      cl::desc("lockcheck: report lockcheck-ignore comments that silence nothing"));
 
@@ -121,6 +122,8 @@ std::string commandLineOptions() {
     Add("entry", E);
   if (ReportUnusedIgnoresOpt)
     S += "report-unused-ignores;";
+  if (VerboseOpt)
+    S += "verbose;";
   return S;
 }
 
@@ -231,6 +234,17 @@ extern "C" LLVMModuleRef lockcheck_clone_module(LLVMModuleRef Ref) {
     if (F.hasPersonalityFn())
       NF->setPersonalityFn(MapValue(F.getPersonalityFn(), VMap));
     copyComdat(NF, &F);
+    // The body's own values are never referred to again (but for the blocks
+    // a blockaddress names): dropping them keeps the map, and LLVM's table of
+    // value handles behind it, the size of one function, not of the module.
+    for (const Argument &A : F.args())
+      VMap.erase(&A);
+    for (const BasicBlock &BB : F) {
+      for (const Instruction &I : BB)
+        VMap.erase(&I);
+      if (!BB.hasAddressTaken())
+        VMap.erase(&BB);
+    }
   }
 
   for (const GlobalAlias &A : M.aliases())

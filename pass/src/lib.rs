@@ -83,6 +83,13 @@ pub struct Report {
 }
 
 impl Report {
+    /// `time: read 0.600s, verify 0.121s, ...`: the phase timings, for --verbose.
+    pub fn timing_line(&self) -> String {
+        let phases: Vec<String> =
+            self.timings.iter().map(|(phase, time)| format!("{phase} {:.3}s", time.as_secs_f64())).collect();
+        format!("time: {}", phases.join(", "))
+    }
+
     /// Reports unused `lockcheck-ignore` comments among the diagnostics
     /// (`--report-unused-ignores`), in location order.
     pub fn report_unused_ignores(&mut self) {

@@ -78,6 +78,8 @@ struct PluginOptions {
     entries: Vec<String>,
     all_functions: bool,
     report_unused_ignores: bool,
+    /// Print the time each phase took to stderr.
+    verbose: bool,
 }
 
 fn parse_options(text: &str) -> Result<PluginOptions> {
@@ -99,9 +101,10 @@ fn parse_options(text: &str) -> Result<PluginOptions> {
             "entry" => options.entries.extend(need(value)?.split(',').map(str::to_string)),
             "all-functions" => options.all_functions = true,
             "report-unused-ignores" => options.report_unused_ignores = true,
+            "verbose" => options.verbose = true,
             _ => {
                 return Err(Error::new(format!(
-                    "unknown pass parameter `{key}` (expected rules=FILE, format=text|json|sarif, output=FILE, entry=NAME, model=NAME, all-functions, report-unused-ignores)"
+                    "unknown pass parameter `{key}` (expected rules=FILE, format=text|json|sarif, output=FILE, entry=NAME, model=NAME, all-functions, report-unused-ignores, verbose)"
                 )));
             }
         }
@@ -187,10 +190,18 @@ fn run(module: LLVMModuleRef, options: &str, sink: *mut c_void, emit: EmitFn) ->
         all_functions: options.all_functions,
         leak_module: false,
     };
+    let mut clock = crate::Clock::start();
     let copy = unsafe { ir::ModuleCopy::of(module) };
+    clock.lap("copy");
     ir::prepare(copy.as_raw())?;
-    let mut report = analyze_prepared(copy.as_raw(), &config, crate::Clock::start())?;
+    clock.lap("prepare");
+    let mut report = analyze_prepared(copy.as_raw(), &config, clock)?;
+    let dropped = std::time::Instant::now();
     drop(copy);
+    report.timings.push(("drop copy", dropped.elapsed()));
+    if options.verbose {
+        eprintln!("lockcheck: {}", report.timing_line());
+    }
     if options.report_unused_ignores {
         report.report_unused_ignores();
     }
@@ -259,12 +270,14 @@ mod tests {
     #[test]
     fn parses_parameters_and_rejects_unknown_ones() {
         let o =
-            parse_options("rules=my.yaml;format=json;entry=A,B;entry=C;all-functions;report-unused-ignores").unwrap();
+            parse_options("rules=my.yaml;format=json;entry=A,B;entry=C;all-functions;report-unused-ignores;verbose")
+                .unwrap();
         assert_eq!(o.rules, Some(PathBuf::from("my.yaml")));
         assert_eq!(o.format, Some(Format::Json));
         assert_eq!(o.entries, vec!["A", "B", "C"]);
         assert!(o.all_functions);
         assert!(o.report_unused_ignores);
+        assert!(o.verbose);
         assert!(parse_options("fromat=json").unwrap_err().message().contains("unknown pass parameter `fromat`"));
         assert!(parse_options("rules=").is_err());
         assert!(parse_options("format=xml").is_err());

@@ -177,10 +177,20 @@ impl Trace {
 
     /// The steps, oldest first.
     pub fn steps(&self) -> Vec<Step> {
+        self.step_refs().into_iter().cloned().collect()
+    }
+
+    /// The steps, newest first, borrowed from the trace.
+    pub fn newest_first(&self) -> impl Iterator<Item = &Step> {
+        std::iter::successors(self.0.as_deref(), |node| node.prev.0.as_deref()).map(|node| &node.step)
+    }
+
+    /// The steps, oldest first, borrowed from the trace.
+    pub fn step_refs(&self) -> Vec<&Step> {
         let mut out = Vec::with_capacity(self.len() as usize);
         let mut current = self.0.as_ref();
         while let Some(node) = current {
-            out.push(node.step.clone());
+            out.push(&node.step);
             current = node.prev.0.as_ref();
         }
         out.reverse();

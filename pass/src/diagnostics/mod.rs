@@ -8,6 +8,7 @@
 
 mod trace_notes;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -78,30 +79,35 @@ pub fn build(
     opaque_origins: &[(FuncId, LockKey)],
 ) -> Vec<Diagnostic> {
     let writer = Writer { facts, rules, opaque_origins };
-    // (report, its (file, line, rule) key, the routines reaching it with
-    // where each enters the path to it)
-    type Merged = (Diagnostic, (String, u32, String), Vec<(usize, Option<LocId>)>);
-    let mut out: Vec<Merged> = Vec::new();
+    // A report and the routines reaching it, with where each enters the
+    // path to it; one report per (file, line, rule), found through `index`.
+    type Reached = Vec<(usize, Option<LocId>)>;
+    let mut out: Vec<(Diagnostic, Reached)> = Vec::new();
+    let mut index: HashMap<(String, u32, String), usize> = HashMap::new();
     for finding in findings {
         let v = &finding.violation;
-        let diagnostic = writer.diagnostic(finding, routines);
-        let key = match &diagnostic.location {
-            Some(l) => (l.file.clone(), l.line, diagnostic.rule.clone()),
-            None => (diagnostic.function.clone(), 0, format!("{}:{}", diagnostic.rule, v.check.as_str())),
+        let rule = &rules.rules[v.rule].id;
+        let key = match writer.loc(v.site) {
+            Some(l) => (l.file, l.line, rule.clone()),
+            None => (facts.function(v.func).display.clone(), 0, format!("{rule}:{}", v.check.as_str())),
         };
         let entry = (finding.routine, writer.entry_call(v).or(facts.function(routines[finding.routine].func).loc));
-        match out.iter_mut().find(|(_, k, _)| *k == key) {
-            Some((_, _, reached)) => {
+        match index.get(&key) {
+            Some(&i) => {
+                let reached = &mut out[i].1;
                 if !reached.iter().any(|(r, _)| *r == finding.routine) {
                     reached.push(entry);
                 }
             }
-            None => out.push((diagnostic, key, vec![entry])),
+            None => {
+                index.insert(key, out.len());
+                out.push((writer.diagnostic(finding, routines), vec![entry]));
+            }
         }
     }
     let mut diagnostics: Vec<Diagnostic> = out
         .into_iter()
-        .map(|(mut d, _, reached)| {
+        .map(|(mut d, reached)| {
             for &(r, entry) in &reached[1..] {
                 let routine = &routines[r];
                 d.notes.push(Note {
@@ -288,9 +294,14 @@ impl Writer<'_> {
 /// The step a trace's last step comes down to: through the calls it ends
 /// in, the step the innermost one ended with (an acquisition's trace ends
 /// with the acquire).
-fn innermost(step: &Step) -> &Step {
-    match step {
-        Step::Call { inner, .. } => inner.last().map_or(step, innermost),
-        _ => step,
+fn innermost(mut step: &Step) -> &Step {
+    // Bounded like the notes (trace_notes::MAX_ITEMS): a path thousands of
+    // calls deep is named by what lies within reach.
+    for _ in 0..trace_notes::MAX_ITEMS {
+        match step {
+            Step::Call { inner, .. } if inner.last().is_some() => step = inner.last().expect("checked"),
+            _ => break,
+        }
     }
+    step
 }

@@ -10,41 +10,52 @@ use crate::facts::{FuncId, LocId, SourceLoc};
 /// Branch notes per report: the newest are kept, older ones summarised.
 const MAX_BRANCH_NOTES: usize = 12;
 /// Flattened trace items looked at (traces are bounded; this bounds calls).
-const MAX_ITEMS: usize = 4096;
+pub(super) const MAX_ITEMS: usize = 1024;
+/// Nested calls told in a row: past it, the outermost and innermost half
+/// are kept and the calls between summarised (a 10,000-deep chain would
+/// otherwise give every report 10,000 notes).
+const MAX_CALL_RUN: usize = 12;
 
 /// A trace flattened into execution order: a call is an `Enter` followed by
-/// the items inside it, one level deeper.
+/// the items inside it, one level deeper. `parent` is the `Enter` of the call
+/// an item lies inside.
 #[derive(Debug)]
-enum Item {
-    Enter { loc: Option<LocId>, callee: FuncId, depth: usize, returned: bool },
-    Leaf { step: Step, depth: usize },
+enum Item<'t> {
+    Enter { loc: Option<LocId>, callee: FuncId, depth: usize, returned: bool, parent: Option<usize> },
+    Leaf { step: &'t Step, depth: usize, parent: Option<usize> },
 }
 
-impl Item {
+impl Item<'_> {
     fn depth(&self) -> usize {
         match self {
             Item::Enter { depth, .. } | Item::Leaf { depth, .. } => *depth,
         }
     }
+
+    fn parent(&self) -> Option<usize> {
+        match self {
+            Item::Enter { parent, .. } | Item::Leaf { parent, .. } => *parent,
+        }
+    }
 }
 
-fn flatten(trace: &Trace) -> Vec<Item> {
+fn flatten(trace: &Trace) -> Vec<Item<'_>> {
     let mut out = Vec::new();
-    // (steps of one trace, the next one to visit, their depth)
-    let mut stack: Vec<(Vec<Step>, usize, usize)> = vec![(trace.steps(), 0, 0)];
+    // (steps of one trace, the next one to visit, the call they are inside)
+    let mut stack: Vec<(Vec<&Step>, usize, Option<usize>)> = vec![(trace.step_refs(), 0, None)];
     while let Some(top) = stack.last_mut() {
-        let Some(step) = top.0.get(top.1).cloned() else {
+        let Some(&step) = top.0.get(top.1) else {
             stack.pop();
             continue;
         };
         top.1 += 1;
-        let depth = top.2;
+        let (parent, depth) = (top.2, stack.len() - 1);
         match step {
             Step::Call { loc, callee, inner, returned, .. } => {
-                out.push(Item::Enter { loc, callee, depth, returned });
-                stack.push((inner.steps(), 0, depth + 1));
+                out.push(Item::Enter { loc: *loc, callee: *callee, depth, returned: *returned, parent });
+                stack.push((inner.step_refs(), 0, Some(out.len() - 1)));
             }
-            step => out.push(Item::Leaf { step, depth }),
+            step => out.push(Item::Leaf { step, depth, parent }),
         }
         if out.len() >= MAX_ITEMS {
             break;
@@ -55,31 +66,31 @@ fn flatten(trace: &Trace) -> Vec<Item> {
 
 /// The calls (as item indices) that `index` lies inside, outermost first.
 fn enclosing(items: &[Item], index: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut depth = items[index].depth();
-    for i in (0..index).rev() {
-        if depth == 0 {
-            break;
-        }
-        if let Item::Enter { depth: d, .. } = items[i]
-            && d == depth - 1
-        {
-            out.push(i);
-            depth = d;
-        }
-    }
+    let mut out: Vec<usize> = std::iter::successors(items[index].parent(), |&p| items[p].parent()).collect();
     out.reverse();
     out
 }
 
+/// The calls around any of `indices`, in order: each chain of parents is
+/// walked only up to a call already found.
+fn enclosing_all(items: &[Item], indices: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut found = vec![false; items.len()];
+    for index in indices {
+        let mut parent = items[index].parent();
+        while let Some(p) = parent.filter(|&p| !found[p]) {
+            found[p] = true;
+            parent = items[p].parent();
+        }
+    }
+    (0..items.len()).filter(|&i| found[i]).collect()
+}
+
 /// The calls still open at the end of the trace: the way down to the site.
 fn open_at_end(items: &[Item]) -> Vec<usize> {
-    let mut stack: Vec<usize> = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        stack.truncate(item.depth());
-        if let Item::Enter { .. } = item {
-            stack.push(i);
-        }
+    let Some(last) = items.len().checked_sub(1) else { return Vec::new() };
+    let mut stack = enclosing(items, last);
+    if let Item::Enter { .. } = items[last] {
+        stack.push(last);
     }
     // A call the path came back from is not on the way to the site.
     let returned = stack.iter().position(|&i| matches!(items[i], Item::Enter { returned: true, .. }));
@@ -97,18 +108,63 @@ fn same_step(a: &Step, b: &Step) -> bool {
     }
 }
 
-fn last_leaf(trace: &Trace) -> Option<Step> {
-    flatten(trace).into_iter().rev().find_map(|item| match item {
-        Item::Leaf { step, .. } => Some(step),
-        Item::Enter { .. } => None,
-    })
+/// The last step that is not a call, in execution order (looked for no
+/// deeper than `MAX_ITEMS` calls).
+fn last_leaf(trace: &Trace) -> Option<&Step> {
+    let mut stack = vec![trace.newest_first()];
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            None => {
+                stack.pop();
+            }
+            Some(Step::Call { .. }) if stack.len() >= MAX_ITEMS => return None,
+            Some(Step::Call { inner, .. }) => stack.push(inner.newest_first()),
+            Some(step) => return Some(step),
+        }
+    }
+    None
 }
 
 /// What one selected item says.
 enum Say {
-    Acquired { looped: bool },
+    Acquired {
+        looped: bool,
+    },
     Branch,
     Call,
+    /// Stands for this many calls left out of a long run.
+    CallsNotShown(usize),
+}
+
+/// Shortens each run of more than `MAX_CALL_RUN` consecutive calls to its
+/// first and last `MAX_CALL_RUN / 2`, with a `CallsNotShown` between.
+fn abridge_calls(selected: Vec<(usize, Say)>) -> Vec<(usize, Say)> {
+    let mut out = Vec::with_capacity(selected.len().min(4 * MAX_CALL_RUN));
+    let mut run: Vec<(usize, Say)> = Vec::new();
+    let flush = |run: &mut Vec<(usize, Say)>, out: &mut Vec<(usize, Say)>| {
+        let keep = MAX_CALL_RUN / 2;
+        if run.len() > MAX_CALL_RUN {
+            let hidden = run.len() - 2 * keep;
+            let tail = run.split_off(run.len() - keep);
+            let at = run[keep].0;
+            run.truncate(keep);
+            out.append(run);
+            out.push((at, Say::CallsNotShown(hidden)));
+            out.extend(tail);
+        } else {
+            out.append(run);
+        }
+    };
+    for entry in selected {
+        if matches!(entry.1, Say::Call) {
+            run.push(entry);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(entry);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 pub(super) fn notes(w: &Writer, v: &Violation) -> Vec<Note> {
@@ -124,10 +180,18 @@ pub(super) fn notes(w: &Writer, v: &Violation) -> Vec<Note> {
     let searchable = if ends_with_site { items.len() - 1 } else { items.len() };
     let mut first_acquisition = None;
     for related in &v.related {
-        let Some(acquired) = last_leaf(related) else { continue };
+        let Some(acquired) = last_leaf(related) else {
+            if !related.is_empty() {
+                off_path.push(Note {
+                    message: format!("(the acquisition lies over {MAX_ITEMS} calls deep and is not shown)"),
+                    location: None,
+                });
+            }
+            continue;
+        };
         let found = items[..searchable]
             .iter()
-            .rposition(|item| matches!(item, Item::Leaf { step, .. } if same_step(step, &acquired)));
+            .rposition(|item| matches!(item, Item::Leaf { step, .. } if same_step(step, acquired)));
         match found {
             Some(i) => {
                 // The same call, reached the same way, acquired it before: the
@@ -156,14 +220,15 @@ pub(super) fn notes(w: &Writer, v: &Violation) -> Vec<Note> {
     selected.extend(kept.map(|&i| (i, Say::Branch)));
     // The calls around everything said, and those leading to the site (a
     // held-at-exit site is the routine's own return: every call has ended).
-    let mut calls: Vec<usize> = selected.iter().flat_map(|(i, _)| enclosing(&items, *i)).collect();
+    let mut calls = enclosing_all(&items, selected.iter().map(|(i, _)| *i));
     if v.check != Check::HeldAtExit {
         calls.extend(open_at_end(&items));
+        calls.sort_unstable();
+        calls.dedup();
     }
-    calls.sort_unstable();
-    calls.dedup();
     selected.extend(calls.into_iter().map(|i| (i, Say::Call)));
     selected.sort_by_key(|(i, _)| *i);
+    let selected = abridge_calls(selected);
 
     let mut out = off_path;
     if abridged > 0 {
@@ -173,6 +238,7 @@ pub(super) fn notes(w: &Writer, v: &Violation) -> Vec<Note> {
     for (i, say) in selected {
         let depth = items[i].depth();
         match (&items[i], say) {
+            (_, Say::CallsNotShown(hidden)) => out.push(calls_not_shown(hidden)),
             (Item::Enter { loc, callee, .. }, _) => {
                 inline.enter(w, &mut out, depth, *loc);
                 out.push(Note { message: format!("in call to '{}'", w.function_name(*callee)), location: w.loc(*loc) });
@@ -216,8 +282,8 @@ fn call_locs(items: &[Item], i: usize) -> Vec<Option<LocId>> {
 fn same_branch(a: &Item, b: &Item) -> bool {
     match (a, b) {
         (
-            Item::Leaf { step: Step::Branch { loc: l1, taken: t1, func: f1, .. }, depth: d1 },
-            Item::Leaf { step: Step::Branch { loc: l2, taken: t2, func: f2, .. }, depth: d2 },
+            Item::Leaf { step: Step::Branch { loc: l1, taken: t1, func: f1, .. }, depth: d1, .. },
+            Item::Leaf { step: Step::Branch { loc: l2, taken: t2, func: f2, .. }, depth: d2, .. },
         ) => l1 == l2 && t1 == t2 && f1 == f2 && d1 == d2,
         _ => false,
     }
@@ -248,20 +314,27 @@ fn acquisition_notes(w: &Writer, trace: &Trace) -> Vec<Note> {
     let Some(last) = items.iter().rposition(|i| matches!(i, Item::Leaf { .. })) else { return Vec::new() };
     let mut out = Vec::new();
     let mut inline = InlineFrames::default();
-    for c in enclosing(&items, last) {
-        if let Item::Enter { loc, callee, depth, .. } = items[c] {
+    let calls = abridge_calls(enclosing(&items, last).into_iter().map(|c| (c, Say::Call)).collect());
+    for (c, say) in calls {
+        if let Say::CallsNotShown(hidden) = say {
+            out.push(calls_not_shown(hidden));
+        } else if let Item::Enter { loc, callee, depth, .. } = items[c] {
             inline.enter(w, &mut out, depth, loc);
             out.push(Note { message: format!("in call to '{}'", w.function_name(callee)), location: w.loc(loc) });
             inline.called(depth);
         }
     }
-    if let Item::Leaf { step, depth } = &items[last] {
+    if let Item::Leaf { step, depth, .. } = &items[last] {
         if let Step::Acquire { loc, .. } = step {
             inline.enter(w, &mut out, *depth, *loc);
         }
         out.push(acquisition_note(w, step));
     }
     out
+}
+
+fn calls_not_shown(hidden: usize) -> Note {
+    Note { message: format!("({hidden} nested calls are not shown)"), location: None }
 }
 
 fn branch_note(w: &Writer, loc: Option<LocId>, taken: Taken, to: Option<LocId>) -> Note {
@@ -352,5 +425,38 @@ impl InlineFrames {
     fn called(&mut self, depth: usize) {
         self.told.truncate(depth + 1);
         self.told.push(Vec::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn says(selected: &[(usize, Say)]) -> Vec<String> {
+        selected
+            .iter()
+            .map(|(i, say)| match say {
+                Say::Call => format!("call {i}"),
+                Say::CallsNotShown(n) => format!("{n} hidden"),
+                Say::Branch => format!("branch {i}"),
+                Say::Acquired { .. } => format!("acquired {i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_runs_of_calls_keep_their_ends() {
+        let mut selected: Vec<(usize, Say)> = (0..20).map(|i| (i, Say::Call)).collect();
+        selected.push((20, Say::Branch));
+        selected.extend((21..30).map(|i| (i, Say::Call)));
+        let told = says(&abridge_calls(selected));
+        let expected: Vec<String> = (0..6)
+            .map(|i| format!("call {i}"))
+            .chain(["8 hidden".to_string()])
+            .chain((14..20).map(|i| format!("call {i}")))
+            .chain(["branch 20".to_string()])
+            .chain((21..30).map(|i| format!("call {i}")))
+            .collect();
+        assert_eq!(told, expected);
     }
 }
