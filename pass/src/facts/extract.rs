@@ -548,10 +548,9 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         // a `break`) and control falls off the end: then the exit is the ret.
         let branch = from.terminator().filter(|t| t.opcode() == Opcode::LLVMBr && !t.is_conditional());
         let branch_loc = branch.and_then(|b| self.ex.location(b));
-        let falls_through = branch_loc.is_some_and(|l| {
-            let loc = self.ex.facts.locs[l as usize].clone();
-            self.ex.sources.falls_through(&loc) == Some(true)
-        });
+        let ex = &mut *self.ex;
+        let falls_through =
+            branch_loc.is_some_and(|l| ex.sources.falls_through(&ex.facts.locs[l as usize]) == Some(true));
         let loc = branch_loc.filter(|_| !falls_through).or_else(|| self.ex.location(ret));
         let id = self.blocks.len() as BlockId;
         self.blocks.push(Some(Block {

@@ -2,15 +2,19 @@
 //! info cannot answer: whether a branch into a function's exit is a `return`
 //! statement or control falling off the end.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
 use super::SourceLoc;
 
 #[derive(Default)]
 pub(super) struct Sources {
-    files: HashMap<PathBuf, Option<Vec<String>>>,
+    /// (directory, file) as debug info names it, and its lines if readable.
+    /// A driver's locations name a few dozen files: a list, searched from
+    /// the last one used, costs less than hashing every lookup.
+    files: Vec<(SourceFile, Option<Vec<String>>)>,
+    last: usize,
 }
+
+/// (compilation directory, file name) as debug info records them.
+type SourceFile = (String, String);
 
 impl Sources {
     /// Whether `loc` points at a `}`, `break` or `continue`: an
@@ -18,12 +22,19 @@ impl Sources {
     /// then falls off the end of the function) and is not a `return`
     /// statement. `None` when the source is not available.
     pub(super) fn falls_through(&mut self, loc: &SourceLoc) -> Option<bool> {
-        let path = loc.path();
-        let lines = self
-            .files
-            .entry(path.clone())
-            .or_insert_with(|| std::fs::read_to_string(&path).ok().map(|t| t.lines().map(str::to_string).collect()))
-            .as_ref()?;
+        let names = |entry: &(SourceFile, _)| entry.0.0 == loc.directory && entry.0.1 == loc.file;
+        if !self.files.get(self.last).is_some_and(names) {
+            self.last = match self.files.iter().position(names) {
+                Some(i) => i,
+                None => {
+                    let text = std::fs::read_to_string(loc.path()).ok();
+                    let lines = text.map(|t| t.lines().map(str::to_string).collect());
+                    self.files.push(((loc.directory.clone(), loc.file.clone()), lines));
+                    self.files.len() - 1
+                }
+            };
+        }
+        let lines = self.files[self.last].1.as_ref()?;
         let line = lines.get((loc.line as usize).checked_sub(1)?)?;
         let column = (loc.column as usize).checked_sub(1)?;
         let text = line.get(column..)?.trim_start();
