@@ -33,11 +33,15 @@ ddk=(--target=x86_64-w64-mingw32 --sysroot=/usr/x86_64-w64-mingw32 -isystem /usr
 measure() {
     local best_t="" best_c="" best_m=""
     for ((r = 0; r < runs; r++)); do
-        local stats=$out/time.txt
-        /usr/bin/time -f "%e %U %S %M" -o "$stats" "$@" >/dev/null 2>&1 || true
+        local stats=$out/time.txt times=$out/times.txt
+        # bash's `time` for times to the millisecond (GNU time's are to the
+        # centisecond, too coarse for the 1,000-function module), GNU time
+        # for the peak RSS.
+        { TIMEFORMAT="%3R %3U %3S"; time /usr/bin/time -f "%M" -o "$stats" "$@" >/dev/null 2>&1 || true; } 2>"$times"
         local t u s c m
-        read -r t u s m < <(tail -1 "$stats")
-        c=$(awk "BEGIN{printf \"%.2f\", $u + $s}")
+        read -r t u s < <(tail -1 "$times")
+        m=$(tail -1 "$stats")
+        c=$(awk "BEGIN{printf \"%.3f\", $u + $s}")
         if [[ -z $best_t ]] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; fi
         if [[ -z $best_c ]] || awk "BEGIN{exit !($c < $best_c)}"; then best_c=$c; fi
         if [[ -z $best_m ]] || ((m < best_m)); then best_m=$m; fi
