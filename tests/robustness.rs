@@ -1,13 +1,10 @@
 //! Robustness: lockcheck must neither panic, abort nor hang on code it was
 //! not written for. Bounded in time for CI (a few minutes on 2 cores):
 //!
-//! - the fixtures at -O1, -O3 and -Os (the fixture suite covers -O0 and
-//!   -O2), run through the library in process under `catch_unwind`. A
-//!   sample, to stay within the CI budget: every fixture in one of the six
-//!   (level, target) combinations, rotating, so every combination is
-//!   covered by about 50 fixtures; `LOCKCHECK_ROBUSTNESS_FULL=1` runs all
-//!   six for every fixture (about six times longer: 9 minutes on 2 cores).
-//!   Findings are not compared: the optimiser may legitimately change them.
+//! - every fixture at -O1, -O3 and -Os (the fixture suite covers -O0 and
+//!   -O2), for x86_64 and i686 (Rust fixtures: the host), run through the
+//!   library in process under `catch_unwind`. Findings are not compared:
+//!   the optimiser may legitimately change them.
 //! - 200 random C programs from csmith (fixed seeds 1..=200), compiled for the
 //!   host at -O0 and -O2 and checked with `--all-functions` by the CLI in a
 //!   child process with a 20 s limit: no lock is taken, so no report.
@@ -104,18 +101,19 @@ fn compile_rust_at(fixture: &Fixture, level: &str) -> Result<PathBuf, String> {
     link(objects, &out.with_extension("bc"))
 }
 
-/// Compiles a fixture at `level` for `arch` (the harness's flags with the
-/// level replaced) and links its units. Rust fixtures are built for the host.
-fn compile_at(fixture: &Fixture, level: &str, arch: Arch) -> Result<PathBuf, String> {
-    if fixture.is_rust() {
-        return compile_rust_at(fixture, level);
-    }
-    let flags: Vec<String> = Variant { opt: Opt::O2, arch }
+/// Compiles a C fixture for `arch` and optimises it at each of `LEVELS`:
+/// clang's front end runs once, at -O1 with LLVM's passes off (so the IR
+/// carries what optimised builds start from: no optnone, lifetime markers,
+/// TBAA), the units are linked, and `opt-22 -passes=default<On>` runs the
+/// pipeline clang would run at that level. Returns (level, bitcode) pairs.
+fn compile_at_levels(fixture: &Fixture, arch: Arch) -> Result<Vec<(&'static str, PathBuf)>, String> {
+    let mut flags: Vec<String> = Variant { opt: Opt::O2, arch }
         .clang_flags()
         .into_iter()
-        .map(|f| if f == "-O2" { level.to_string() } else { f })
+        .map(|f| if f == "-O2" { "-O1".to_string() } else { f })
         .collect();
-    let base = format!("{}-{}{}", fixture.name.replace(['/', '.'], "_"), arch_name(arch), level);
+    flags.extend(["-Xclang", "-disable-llvm-passes"].map(String::from));
+    let base = format!("{}-{}", fixture.name.replace(['/', '.'], "_"), arch_name(arch));
     let mut objects = Vec::new();
     for (i, source) in fixture.sources.iter().enumerate() {
         let object = scratch(&format!("{base}.{i}.bc"));
@@ -130,37 +128,61 @@ fn compile_at(fixture: &Fixture, level: &str, arch: Arch) -> Result<PathBuf, Str
         }
         objects.push(object);
     }
-    link(objects, &scratch(&format!("{base}.bc")))
+    let linked = link(objects, &scratch(&format!("{base}.bc")))?;
+    let mut out = Vec::new();
+    for level in LEVELS {
+        let optimised = scratch(&format!("{base}{level}.bc"));
+        let pipeline = format!("-passes=default<{}>", &level[1..]);
+        let output = Command::new("opt-22").arg(pipeline).arg(&linked).arg("-o").arg(&optimised).output();
+        let output = output.map_err(|e| format!("cannot run opt-22: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("opt-22 {level} failed: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        out.push((level, optimised));
+    }
+    Ok(out)
+}
+
+/// Checks one build of a fixture in process: no panic, and no error but a
+/// `--entry` the optimiser removed.
+fn check_in_process(fixture: &Fixture, bitcode: &Path, what: &str) -> Result<(), String> {
+    let config = fixture.args.config()?;
+    match catch_unwind(AssertUnwindSafe(|| lockcheck::check_files(&[bitcode.to_path_buf()], &config))) {
+        Ok(Ok(_)) => Ok(()),
+        // An --entry the optimiser inlined away is a user error, not a crash.
+        Ok(Err(e)) if e.message().contains("no function named") => Ok(()),
+        Ok(Err(e)) => Err(format!("{what}: error: {e}")),
+        Err(_) => Err(format!("{what}: panicked")),
+    }
 }
 
 #[test]
 fn fixtures_at_every_optimisation_level_do_not_panic() {
-    let full = std::env::var_os("LOCKCHECK_ROBUSTNESS_FULL").is_some_and(|v| v != "0");
-    let mut jobs = Vec::new();
-    for (index, fixture) in discover().into_iter().enumerate() {
-        // Rust fixtures are built for the host only: one job per level (two
-        // would build into the same directory at once).
-        let arches: &[Arch] = if fixture.is_rust() { &ARCHES[..1] } else { &ARCHES };
-        let combos: Vec<(&str, Arch)> = LEVELS.iter().flat_map(|l| arches.iter().map(move |a| (*l, *a))).collect();
-        if full {
-            jobs.extend(combos.into_iter().map(|(l, a)| (fixture.clone(), l, a)));
+    // A C fixture is one job per target (its three levels share the front
+    // end); a Rust fixture one job per level, built for the host.
+    let mut jobs: Vec<(Fixture, Option<Arch>, Option<&str>)> = Vec::new();
+    for fixture in discover() {
+        if fixture.is_rust() {
+            jobs.extend(LEVELS.iter().map(|level| (fixture.clone(), None, Some(*level))));
         } else {
-            let (l, a) = combos[index % combos.len()];
-            jobs.push((fixture, l, a));
+            jobs.extend(ARCHES.iter().map(|arch| (fixture.clone(), Some(*arch), None)));
         }
     }
     assert!(jobs.len() > 50, "fixtures not found");
-    let failures = parallel(&jobs, |(fixture, level, arch)| {
-        let what = format!("{} {} {level}", fixture.name, arch_name(*arch));
-        let bitcode = compile_at(fixture, level, *arch).map_err(|e| format!("{what}: {e}"))?;
-        let config = fixture.args.config()?;
-        match catch_unwind(AssertUnwindSafe(|| lockcheck::check_files(std::slice::from_ref(&bitcode), &config))) {
-            Ok(Ok(_)) => Ok(()),
-            // An --entry the optimiser inlined away is a user error, not a crash.
-            Ok(Err(e)) if e.message().contains("no function named") => Ok(()),
-            Ok(Err(e)) => Err(format!("{what}: error: {e}")),
-            Err(_) => Err(format!("{what}: panicked")),
+    let failures = parallel(&jobs, |(fixture, arch, level)| match (arch, level) {
+        (Some(arch), _) => {
+            let what = format!("{} {}", fixture.name, arch_name(*arch));
+            for (level, bitcode) in compile_at_levels(fixture, *arch).map_err(|e| format!("{what}: {e}"))? {
+                check_in_process(fixture, &bitcode, &format!("{what} {level}"))?;
+            }
+            Ok(())
         }
+        (None, Some(level)) => {
+            let what = format!("{} host {level}", fixture.name);
+            let bitcode = compile_rust_at(fixture, level).map_err(|e| format!("{what}: {e}"))?;
+            check_in_process(fixture, &bitcode, &what)
+        }
+        (None, None) => unreachable!("every job has a target or a level"),
     });
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
