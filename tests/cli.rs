@@ -6,43 +6,19 @@ use std::process::Command;
 
 use lockcheck_tests::front_ends::cli_path;
 use lockcheck_tests::process::{Run, assert_rejected, run};
+use lockcheck_tests::{compile_example, repo_root, temp_scratch};
 
 fn lockcheck(args: &[&str]) -> Run {
     run(Command::new(cli_path()).args(args))
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lockcheck-cli-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    temp_scratch("cli", name)
 }
 
 /// Bitcode of a small driver, compiled once per test that needs it.
 fn driver_bitcode(name: &str) -> PathBuf {
-    let out = scratch(name);
-    let status = Command::new("clang-22")
-        .args([
-            "--target=x86_64-w64-mingw32",
-            "--sysroot=/usr/x86_64-w64-mingw32",
-            "-isystem",
-            "/usr/share/mingw-w64/include/ddk",
-            "-w",
-            "-g",
-            "-O2",
-            "-c",
-            "-emit-llvm",
-            "-o",
-        ])
-        .arg(&out)
-        .arg(repo().join("examples/packet_queue.c"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out
+    compile_example(&scratch(name))
 }
 
 #[test]
@@ -153,7 +129,7 @@ fn source_that_does_not_compile() {
 
 #[test]
 fn example_driver_has_its_one_violation() {
-    let example = repo().join("examples/packet_queue.c");
+    let example = repo_root().join("examples/packet_queue.c");
     let run = lockcheck(&["check", example.to_str().unwrap()]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let warnings: Vec<&str> = run.stdout.lines().filter(|l| l.contains(": warning: ")).collect();
@@ -173,7 +149,7 @@ fn example_driver_has_its_one_violation() {
 
 #[test]
 fn rust_example_driver_compiled_with_rustc_has_its_one_violation() {
-    let example = repo().join("examples/rust_driver/lib.rs");
+    let example = repo_root().join("examples/rust_driver/lib.rs");
     let run = lockcheck(&["check", example.to_str().unwrap()]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let warnings: Vec<&str> = run.stdout.lines().filter(|l| l.contains(": warning: ")).collect();

@@ -9,15 +9,14 @@ use std::time::Instant;
 
 use lockcheck_tests::front_ends::{cli_path, plugin_path};
 use lockcheck_tests::process::{Run, assert_llvm_error, assert_rejected, run};
+use lockcheck_tests::temp_scratch;
 
 fn lockcheck(args: &[&str]) -> Run {
     run(Command::new(cli_path()).args(args))
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lockcheck-malformed-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    temp_scratch("malformed", name)
 }
 
 /// A small valid module (no driver code) to pair with bad rules.

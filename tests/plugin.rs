@@ -5,15 +5,10 @@ use std::process::Command;
 
 use lockcheck_tests::front_ends::plugin_path;
 use lockcheck_tests::process::{Run, assert_llvm_error, run};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+use lockcheck_tests::{compile_example, repo_root, temp_scratch};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lockcheck-plugin-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    temp_scratch("plugin", name)
 }
 
 const DDK: [&str; 4] = [
@@ -24,20 +19,11 @@ const DDK: [&str; 4] = [
 ];
 
 fn example() -> PathBuf {
-    repo().join("examples/packet_queue.c")
+    repo_root().join("examples/packet_queue.c")
 }
 
 fn example_bitcode() -> PathBuf {
-    let out = scratch("example.bc");
-    let status = Command::new("clang-22")
-        .args(DDK)
-        .args(["-w", "-g", "-O2", "-c", "-emit-llvm", "-o"])
-        .arg(&out)
-        .arg(example())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out
+    compile_example(&scratch("example.bc"))
 }
 
 fn opt(passes: &str, extra: &[&str], input: &Path) -> Run {

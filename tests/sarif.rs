@@ -12,17 +12,13 @@ use std::sync::OnceLock;
 
 use lockcheck::render::sarif::FINGERPRINT_KEY;
 use lockcheck_tests::front_ends::{cli_path, plugin_path};
-use lockcheck_tests::{Arch, Fixture, Opt, Variant, compile, fixtures_root, load_fixture};
+use lockcheck_tests::{
+    Arch, Fixture, Opt, Variant, compile, compile_example, fixtures_root, load_fixture, repo_root, temp_scratch,
+};
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lockcheck-sarif-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    temp_scratch("sarif", name)
 }
 
 /// The schema: $LOCKCHECK_SARIF_SCHEMA, else the vendored copy.
@@ -233,9 +229,9 @@ fn findings_across_rules_are_valid_and_well_formed() {
 
 #[test]
 fn cli_sarif_over_the_example_and_fixtures() {
-    let example = repo().join("examples/packet_queue.c");
+    let example = repo_root().join("examples/packet_queue.c");
     // Inside the working directory: relative to %SRCROOT%.
-    let (code, log) = cli_sarif(&repo(), &["examples/packet_queue.c"]);
+    let (code, log) = cli_sarif(&repo_root(), &["examples/packet_queue.c"]);
     assert_eq!(code, Some(1));
     assert_valid(&log);
     let result = &results(&log)[0];
@@ -263,7 +259,7 @@ fn cli_sarif_over_the_example_and_fixtures() {
         "interprocedural/cancel_routine_helper_chain_completes_holding.c",
         "wdm.SpinLockSafe/cancel_routine_completes_before_release.c",
     ] {
-        let (code, log) = cli_sarif(&repo(), &[&format!("tests/fixtures/{name}")]);
+        let (code, log) = cli_sarif(&repo_root(), &[&format!("tests/fixtures/{name}")]);
         assert_eq!(code, Some(1), "{name}");
         assert_valid(&log);
         assert!(!results(&log).is_empty(), "{name}");
@@ -272,7 +268,7 @@ fn cli_sarif_over_the_example_and_fixtures() {
 
 #[test]
 fn clean_run_has_empty_results_and_every_rule() {
-    let (code, log) = cli_sarif(&repo(), &["tests/fixtures/wdm.SpinLock/clean_nested_distinct_locks.c"]);
+    let (code, log) = cli_sarif(&repo_root(), &["tests/fixtures/wdm.SpinLock/clean_nested_distinct_locks.c"]);
     assert_eq!(code, Some(0));
     assert_valid(&log);
     assert!(results(&log).is_empty());
@@ -302,7 +298,7 @@ fn unused_ignores_point_at_the_tool_descriptor() {
     ];
     let mut args = vec!["--report-unused-ignores", fixture, "--"];
     args.extend(flags);
-    let (code, log) = cli_sarif(&repo(), &args);
+    let (code, log) = cli_sarif(&repo_root(), &args);
     assert_eq!(code, Some(1));
     assert_valid(&log);
     let rules = log["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
@@ -320,7 +316,7 @@ fn rules_come_from_the_pack_in_use() {
     let summary = "A spin lock is acquired while already held, released while not held, or still held when a driver routine returns.";
     std::fs::write(&pack, lockcheck::rules::BUILTIN_RULES.replacen(summary, "Spin lock misuse (site rules).", 1))
         .unwrap();
-    let (_, log) = cli_sarif(&repo(), &["--rules", pack.to_str().unwrap(), "examples/packet_queue.c"]);
+    let (_, log) = cli_sarif(&repo_root(), &["--rules", pack.to_str().unwrap(), "examples/packet_queue.c"]);
     assert_valid(&log);
     let rules = log["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
     let index = results(&log)[0]["ruleIndex"].as_u64().unwrap() as usize;
@@ -354,16 +350,7 @@ fn fingerprints_survive_reruns_and_edits_elsewhere() {
 }
 
 fn example_bitcode() -> PathBuf {
-    let out = scratch("example.bc");
-    let status = Command::new("clang-22")
-        .args(Variant { opt: Opt::O2, arch: Arch::X86_64 }.clang_flags())
-        .arg("-o")
-        .arg(&out)
-        .arg(repo().join("examples/packet_queue.c"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out
+    compile_example(&scratch("example.bc"))
 }
 
 #[test]
@@ -394,7 +381,7 @@ fn plugin_writes_valid_sarif() {
         .arg(format!("-lockcheck-output={}", out.display()))
         .arg("-o")
         .arg(scratch("example.o"))
-        .arg(repo().join("examples/packet_queue.c"))
+        .arg(repo_root().join("examples/packet_queue.c"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));

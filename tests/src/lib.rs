@@ -254,6 +254,33 @@ impl Fixture {
     }
 }
 
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lies in the repository").to_path_buf()
+}
+
+/// `name` in a temporary directory of the test binary `suite`'s own (the
+/// process id keeps concurrent runs apart).
+pub fn temp_scratch(suite: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lockcheck-{suite}-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Compiles the bundled example driver (examples/packet_queue.c) to bitcode
+/// at `out`: x86_64, -O2, with debug info.
+pub fn compile_example(out: &Path) -> PathBuf {
+    let status = Command::new("clang-22")
+        .args(Variant { opt: Opt::O2, arch: Arch::X86_64 }.clang_flags())
+        .arg("-o")
+        .arg(out)
+        .arg(repo_root().join("examples/packet_queue.c"))
+        .status()
+        .expect("cannot run clang-22");
+    assert!(status.success(), "clang-22 failed on examples/packet_queue.c");
+    out.to_path_buf()
+}
+
 pub fn fixtures_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }

@@ -298,10 +298,9 @@ fn innermost(mut step: &Step) -> &Step {
     // Bounded like the notes (trace_notes::MAX_ITEMS): a path thousands of
     // calls deep is named by what lies within reach.
     for _ in 0..trace_notes::MAX_ITEMS {
-        match step {
-            Step::Call { inner, .. } if inner.last().is_some() => step = inner.last().expect("checked"),
-            _ => break,
-        }
+        let Step::Call { inner, .. } = step else { break };
+        let Some(last) = inner.last() else { break };
+        step = last;
     }
     step
 }
