@@ -55,6 +55,8 @@ pub fn summarize(
     summaries: &[Option<Summary>],
     func: FuncId,
 ) -> Summary {
+    // Only defined functions are summarised (see `dataflow::analyze`); calls
+    // to body-less ones never consult a summary.
     let Some(body) = cx.functions[func as usize].body.as_ref() else {
         return Summary::default();
     };
@@ -284,7 +286,8 @@ impl Run<'_, '_> {
                 let site = CallSite { args: &args, arg_facts, result: call.result, loc: call.loc, top_level: false };
                 let mut any = false;
                 for &target in &call.targets {
-                    match self.summaries.get(target as usize).and_then(|s| s.as_ref()) {
+                    let defined = self.cx.functions[target as usize].body.is_some();
+                    match self.summaries.get(target as usize).and_then(|s| s.as_ref()).filter(|_| defined) {
                         Some(summary) => {
                             for (s, _) in self.transfer(&st).apply_summary(st.clone(), target, summary, &site) {
                                 out.push(s);

@@ -61,6 +61,13 @@ pub fn analyze(
     let callees = call_graph(functions);
     stats.neutral_externals = external_callees(functions, &callees);
     for group in strongly_connected_components(&callees) {
+        // A body-less function has no summary: calls to it are lock-neutral
+        // (engine.rs). Summarising it would give the empty summary of a
+        // function that never returns, ending its callers' paths whenever
+        // it happened to come first in the module's function list.
+        if group.iter().all(|&f| functions[f as usize].body.is_none()) {
+            continue;
+        }
         let recursive = group.len() > 1 || callees[group[0] as usize].contains(&group[0]);
         if !recursive {
             let f = group[0];
