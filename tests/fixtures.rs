@@ -3,6 +3,8 @@
 //! Each fixture is also compiled with `clang-22 -fpass-plugin` at -O2, which
 //! must report exactly the -O0 expectations (the plugin checks the module
 //! before optimisation).
+//! Each build is also checked with its module's functions reversed and
+//! shuffled (`shuffle.rs`): the library must report exactly the same.
 //! Besides the fixtures under tests/fixtures, runs the generated
 //! path-sensitivity stress fixture (`generated.rs`).
 //! Afterwards prints the precision report: per rule, over every fixture,
@@ -19,7 +21,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use lockcheck_tests::{
     Build, Fixture, FixtureArgs, Found, Variant, compile, difference, discover,
     generated::{STRESS_NAME, stress_fixture},
-    library_notes, run_clang_plugin, run_cli, run_library, run_plugin,
+    library_details, library_notes, run_clang_plugin, run_cli, run_library, run_plugin,
+    shuffle::{orders_for, reorder_bitcode},
 };
 
 /// Independent conditional locks in the generated stress fixture: 2^48
@@ -95,7 +98,31 @@ fn check(fixture: &Fixture, variant: Variant) -> Result<(), Failed> {
             Err(e) => problems.push(format!("notes: {e}")),
         }
     }
+    problems.extend(check_orders(fixture, &bitcode));
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n").into()) }
+}
+
+/// The library must report the same diagnostics, messages and notes
+/// whatever the order of the module's functions (`shuffle.rs`).
+fn check_orders(fixture: &Fixture, bitcode: &Path) -> Vec<String> {
+    let original = match library_details(bitcode, &fixture.args, &fixture.dir) {
+        Ok(found) => found,
+        Err(e) => return vec![format!("function order: {e}")],
+    };
+    let mut problems = Vec::new();
+    for order in orders_for(&fixture.name) {
+        let found = reorder_bitcode(bitcode, order).and_then(|b| library_details(&b, &fixture.args, &fixture.dir));
+        match found {
+            Ok(found) if found == original => {}
+            Ok(found) => {
+                let lost: Vec<&String> = original.difference(&found).collect();
+                let new: Vec<&String> = found.difference(&original).collect();
+                problems.push(format!("functions {}: lost {lost:?}; new {new:?}", order.name()));
+            }
+            Err(e) => problems.push(format!("functions {}: {e}", order.name())),
+        }
+    }
+    problems
 }
 
 fn check_in_clang(fixture: &Fixture) -> Result<(), Failed> {

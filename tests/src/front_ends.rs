@@ -46,6 +46,26 @@ pub fn library_notes(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<V
         .collect())
 }
 
+/// Everything the library reports, message and notes included, one line
+/// per diagnostic: what must not change when only the module's order does.
+pub fn library_details(bitcode: &Path, args: &FixtureArgs, dir: &Path) -> Result<BTreeSet<String>, String> {
+    let config = args.config()?;
+    let report = lockcheck::check_files(&[bitcode.to_path_buf()], &config).map_err(|e| e.to_string())?;
+    Ok(report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let notes: Vec<String> =
+                d.notes.iter().map(|n| format!("{} {}", place(dir, n.location.as_ref()), n.message)).collect();
+            format!("{} [{}] {} | {}", place(dir, d.location.as_ref()), d.rule, d.message, notes.join(" | "))
+        })
+        .collect())
+}
+
+fn place(dir: &Path, location: Option<&lockcheck::diagnostics::Location>) -> String {
+    location.map(|l| format!("{}:{}:{}", relative(dir, &l.path), l.line, l.column)).unwrap_or_default()
+}
+
 pub fn plugin_path() -> PathBuf {
     target_dir().join("liblockcheck.so")
 }

@@ -40,8 +40,9 @@ use std::process::Command;
 pub mod front_ends;
 pub mod generated;
 pub mod process;
+pub mod shuffle;
 
-pub use front_ends::{library_notes, run_clang_plugin, run_cli, run_library, run_plugin};
+pub use front_ends::{library_details, library_notes, run_clang_plugin, run_cli, run_library, run_plugin};
 
 /// A diagnostic as the harness compares them: file relative to the
 /// fixture's directory, line, rule id.

@@ -84,7 +84,16 @@ pub fn build(
     type Reached = Vec<(usize, Option<LocId>)>;
     let mut out: Vec<(Diagnostic, Reached)> = Vec::new();
     let mut index: HashMap<(String, u32, String), usize> = HashMap::new();
-    for finding in findings {
+    // The first routine reaching a defect gives its report; routines go in
+    // source order (then by name), never in the module's function order.
+    let routine_key = |f: &Finding| {
+        let func = facts.function(routines[f.routine].func);
+        let at = func.loc.map(|l| facts.loc(l)).map(|l| (l.path(), l.line, l.column));
+        (at.is_none(), at, func.display.clone())
+    };
+    let mut ordered: Vec<&Finding> = findings.iter().collect();
+    ordered.sort_by_cached_key(|f| routine_key(f));
+    for finding in ordered {
         let v = &finding.violation;
         let rule = &rules.rules[v.rule].id;
         let key = match writer.loc(v.site) {
