@@ -20,7 +20,20 @@ driver's own code. The header set-ups follow /work/shared/corpora/README.md:
             minifilters: mingw-w64 has no fltKernel.h and its storport.h/ndis.h are too old)
 
 A project is tried with its preferred set-up first and with the others after it, since a
-sample's headers do not always say which set fits it.
+sample's headers do not always say which set fits it. The stand-ins (OUT/stubs/<driver>/<set-up>):
+
+    sal_stubs.h   empty SAL 2 macros the driver or KMDF spells (forced first include)
+    ci/           include spellings that only a case-insensitive file system finds, as symlinks
+    gen/          tracewpp's .tmh (tracing as no-ops), mc.exe's headers of .mc/.man files,
+                  wmimofck's header of the .mof: the tools' $(IntDir)
+    wrap/         ntddk.h, wdm.h, ndis.h, storport.h...: the real header (#include_next), then
+                  the few newer interfaces the header set lacks (COMPAT)
+    fallback/     empty dontuse.h / wpprecorder.h where the header set has none
+    src/          a copy of a source clang cannot take as written (MSVC's cast lvalues),
+                  rewritten on the same lines and #line'd back to the original
+
+NDIS drivers and minifilters register callbacks in structures lockcheck does not read:
+their lockcheck.args name those callbacks (address-taken functions) with --entry.
 """
 
 from __future__ import annotations
@@ -223,12 +236,13 @@ def read_vcxproj(path: Path, samples_root: Path) -> Project | None:
         "OutDir": "@INTDIR@", "SolutionDir": str(_solution_dir(pdir, samples_root)) + "/",
         "PlatformTarget": "x64",
     }
-    # Properties: later definitions win, as in MSBuild's evaluation order.
+    # Properties: later definitions win, as in MSBuild's evaluation order, except the
+    # configuration and platform, which the build is given as global properties.
     for pg in root.iter(NS + "PropertyGroup"):
         if not condition_holds(pg.get("Condition"), props):
             continue
         for p in pg:
-            if condition_holds(p.get("Condition"), props):
+            if _tag(p) not in ("Configuration", "Platform") and condition_holds(p.get("Condition"), props):
                 props[_tag(p)] = expand((p.text or "").strip(), props)
     if "WindowsKernelModeDriver" not in props.get("PlatformToolset", ""):
         return None
@@ -416,7 +430,9 @@ def discover(samples: Path, wdk: Path) -> tuple[list[Project], dict[Path, Projec
             drivers.append(proj)
         elif proj.config_type == "StaticLibrary":
             libraries[p.resolve()] = proj
-    fail_roots = sorted(wdk.glob("**/tools/sdv/samples/fail_drivers")) + sorted(wdk.glob("**/src/**/sdv/**/fail_drivers"))
+    # WDK 7.1 keeps them in tools/sdv/samples/fail_drivers; a WinDDK checkout may hold more
+    # than one kit, and the first found is the one built.
+    fail_roots = sorted(wdk.glob("**/tools/sdv/samples/fail_drivers"))
     for fr in fail_roots[:1]:
         for s in sorted(fr.rglob("sources")):
             proj = read_sdv71(s.parent, fr)
@@ -592,9 +608,6 @@ COMPAT_MACROS = {
         "FSCTL_OFFLOAD_READ": "0x00094264", "FSCTL_OFFLOAD_WRITE": "0x00098268",
     },
 }
-# Headers of a set that use types of another they do not include (mingw-w64's batclass.h
-# needs poclass.h): the wrapper includes that one first.
-PRE_INCLUDES = {"batclass.h": "poclass.h"}
 # The headers a driver includes first, and the compat section that follows each.
 WRAPPED = {"ntddk.h": "wdm", "wdm.h": "wdm", "ntifs.h": "wdm", "fltkernel.h": "wdm",
            "ndis.h": "ndis", "storport.h": "storport"}
@@ -643,9 +656,6 @@ def write_compat(wrap: Path, text: str, known: set[str], role_pointers: dict[str
         body = "\n".join(sections.get(section, []))
         (wrap / f"lockcheck_compat_{section}.h").write_text(
             f"/* lockcheck corpus stand-in: interfaces the header set lacks. */\n#pragma once\n{body}\n")
-    for header, first in PRE_INCLUDES.items():
-        (wrap / header).write_text(f"/* lockcheck corpus stand-in: {first}, which {header} needs, then {header}. */\n"
-                                   f"#include <{first}>\n#include_next <{header}>\n")
     for header, section in WRAPPED.items():
         for spelling in {header, {"fltkernel.h": "fltKernel.h"}.get(header, header)}:
             (wrap / spelling).write_text(
@@ -940,7 +950,9 @@ def unit_args(env: Env, proj: Project, unit: Unit, setup: str, stub: Path, ci_di
     source = fixed_source(unit, stub)
     if source != unit.file:
         args += ["-iquote", str(unit.file.parent)]  # the copy's quoted includes
-    args += RELAX_FLAGS + BITCODE_FLAGS + ["-o", str(out), str(source)]
+    # MSVC compiles .C (upper case) as C; clang would take it for C++.
+    language = [] if unit.cpp else ["-x", "c"]
+    args += RELAX_FLAGS + language + BITCODE_FLAGS + ["-o", str(out), str(source)]
     return args
 
 
@@ -1118,10 +1130,15 @@ def address_taken_functions(bc: Path) -> list[str]:
     body = re.sub(r'\b(call|invoke)\b[^@\n]*@("[^"]+"|[\w.$]+)\(', "", body)
     # The cancel-safe queue's callbacks (IoCsq*, FltCbdq*) run with its lock held (CsqAcquire
     # returns holding it by design): they are not routines of their own.
-    csq = set()
+    not_routines = set()
     for line in re.findall(r"(?m)^.*@(?:IoCsqInitialize(?:Ex)?|FltCbdqInitialize)\(.*$", ir):
-        csq.update(re.findall(r'ptr (?:noundef )?@("[^"]+"|[\w.$]+)', line))
-    return sorted(f for f in set(defined) - csq if re.search(r"@" + re.escape(f) + r"\b", body))
+        not_routines.update(re.findall(r'ptr (?:noundef )?@("[^"]+"|[\w.$]+)', line))
+    # A cancel routine (IoSetCancelRoutine is an atomic exchange into Irp->CancelRoutine) is
+    # found by lockcheck itself, as entered holding the cancel spin lock; naming it with
+    # --entry would make it a routine entered with nothing held.
+    for line in re.findall(r"(?m)^.*\batomicrmw xchg\b.*$", ir):
+        not_routines.update(re.findall(r'@("[^"]+"|[\w.$]+)', line))
+    return sorted(f for f in set(defined) - not_routines if re.search(r"@" + re.escape(f) + r"\b", body))
 
 
 def lockcheck_args(proj: Project, bc: Path) -> list[str]:
