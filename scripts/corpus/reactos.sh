@@ -4,10 +4,11 @@
 #
 #   OUT/drivers/<driver>/compile_commands.json   per unit: arguments, output
 #   OUT/drivers/<driver>/<driver>.bc             llvm-link-22 of the units
+#   OUT/drivers/<driver>/lockcheck.args          --entry for its callbacks (see ENTRIES)
 #   OUT/drivers/<driver>/failed.txt              units clang rejected (if any)
 #   OUT/source -> DIR
 #
-# usage: scripts/corpus/reactos.sh --source DIR [--out DIR] [--arch amd64|i386] [--jobs N]
+# usage: scripts/corpus/reactos.sh --source DIR [--out DIR] [--arch amd64|i386] [--jobs N] [--with-win32k]
 #
 # DIR is a ReactOS checkout the user fetched beforehand: github:vgalnt/reactos
 # at commit 0ffbbab5 or later. It is on GitHub only, not reachable from CI,
@@ -36,6 +37,24 @@
 # uuid, zlib, ...) hold no driver locks and are left out, and so is the KMDF
 # framework (sdk/lib/drivers/wdf): a KMDF driver reaches it only through the
 # WdfFunctions table, which is what lockcheck models.
+#
+# WIN32K: win32ss/win32k.sys (the GUI subsystem, 154 units) calls no spin-lock
+# API at all, and lockcheck's routine discovery currently runs out of memory
+# on it (over 18 GB); it is left out unless --with-win32k is given.
+#
+# ENTRIES: many ReactOS drivers are entered through callback tables lockcheck
+# does not model (NDIS miniport and protocol characteristics, the USB port
+# driver's miniport packet, IPRegisterProtocol, TDI event handlers, ...), so
+# code reachable only from them would never be checked. Every function whose
+# address the driver takes (stores or passes, rather than calls) is a
+# callback somebody else calls with no lock of ours held, and is named with
+# --entry in lockcheck.args; so is every function a library driver (ndis,
+# ks, portcls, videoprt, ...) exports in its .def, which other drivers call
+# holding none of its locks. Names with Acquire/Release/Lock/Unlock are left
+# out (lock wrappers such as IoCsq or VideoPort lock callbacks return holding
+# or release their caller's lock by design), and so are names with Cancel
+# (cancel routines are found from IoSetCancelRoutine and entered holding the
+# cancel lock; as --entry they would be entered holding nothing).
 set -euo pipefail
 
 die() { echo "reactos.sh: $*" >&2; exit 1; }
@@ -45,14 +64,16 @@ source_dir=""
 out=""
 arch="amd64"
 jobs=2
+with_win32k=0
 while (($#)); do
     case "$1" in
         --source) (($# >= 2)) || die "--source needs a directory"; source_dir="$2"; shift 2 ;;
         --out)    (($# >= 2)) || die "--out needs a directory"; out="$2"; shift 2 ;;
         --arch)   (($# >= 2)) || die "--arch needs amd64 or i386"; arch="$2"; shift 2 ;;
         --jobs)   (($# >= 2)) || die "--jobs needs a number"; jobs="$2"; shift 2 ;;
+        --with-win32k) with_win32k=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$1' (usage: --source DIR [--out DIR] [--arch amd64|i386] [--jobs N])" ;;
+        *) die "unknown argument '$1' (usage: --source DIR [--out DIR] [--arch amd64|i386] [--jobs N] [--with-win32k])" ;;
     esac
 done
 [ -n "$source_dir" ] || die "--source DIR is required (a checkout of github:vgalnt/reactos, commit 0ffbbab5 or later)"
@@ -90,7 +111,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || die "apt-get install ${missing[*]} failed"
 fi
-for tool in clang-22 llvm-link-22 ninja cmake "$triplet-gcc" "$triplet-dlltool"; do
+for tool in clang-22 llvm-link-22 llvm-dis-22 ninja cmake "$triplet-gcc" "$triplet-dlltool"; do
     command -v "$tool" >/dev/null || die "$tool not found after installing packages"
 done
 
@@ -118,7 +139,7 @@ ln -sfn "$source_dir" "$out/source"
 # The rest is Python: ninja's graph, the compile database and the per-driver
 # JSON are easier to get right there than in bash.
 helper="$(cat <<'PY'
-import concurrent.futures, json, os, re, shlex, subprocess, sys
+import concurrent.futures, json, os, re, shlex, shutil, subprocess, sys
 
 def ninja(build, *args):
     r = subprocess.run(["ninja", "-C", build, *args], capture_output=True, text=True)
@@ -149,7 +170,7 @@ LIB_SCOPE = re.compile(r"^(drivers|sdk/lib/drivers)/")
 LIB_EXCLUDED = re.compile(r"^sdk/lib/drivers/wdf/")
 SOURCE_EXT = (".c", ".cc", ".cpp", ".cxx")
 
-def plan(build, out):
+def plan(build, out, with_win32k):
     """Every .sys link edge as {driver, targets (for the header step),
     units: [{object, directory, file, command}], other: [objects not
     C/C++]}; written to OUT/plan.json."""
@@ -165,6 +186,8 @@ def plan(build, out):
         path, _, rule = line.partition(": ")
         m = LINK_RULE.match(rule)
         if path.startswith("/") or not path.endswith(".sys") or not m or m.group(1) != "MODULE":
+            continue
+        if path == "win32ss/win32k.sys" and not with_win32k:   # see WIN32K in reactos.sh
             continue
         _, objs, implicit = edge(build, path)
         targets = [m.group(2)]
@@ -185,12 +208,16 @@ def plan(build, out):
                 units.append({"object": o, "directory": e[0]["directory"], "file": e[0]["file"], "command": e[1]})
             elif o.endswith(".obj"):
                 other.append(o)
-        drivers.append({"driver": os.path.basename(path)[:-4], "sys": path, "targets": targets,
-                        "units": units, "other": other})
+        exports = os.path.join(build, os.path.dirname(path), os.path.basename(path)[:-4] + ".def")
+        # Named by CMake target, unique where file names are not (i386 builds
+        # two vga.sys: vga_new and pc98vid).
+        drivers.append({"driver": m.group(2), "sys": path, "targets": targets,
+                        "units": units, "other": other,
+                        "exports": exports if os.path.exists(exports) else None})
     names = [d["driver"] for d in drivers]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        sys.exit(f"reactos.sh: two .sys targets share a name: {sorted(dup)}")
+        sys.exit(f"reactos.sh: two .sys link edges share a CMake target name: {sorted(dup)}")
     json.dump(drivers, open(os.path.join(out, "plan.json"), "w"), indent=1)
     for d in drivers:
         for t in d["targets"]:
@@ -259,9 +286,52 @@ def link(drv_dir, name, outputs):
         return r.stderr.strip().splitlines()[0]
     return None
 
+# Lock wrappers and cancel routines are not entries: see ENTRIES in the header.
+WRAPPER = re.compile(r"Acquire|Release|Lock|Unlock|Cancel|_lock|_unlock")
+def exported(def_file):
+    """The implementing functions of a generated .def's EXPORTS section
+    (` Name @1`, ` Name=Impl@8 @2` on i386), without stdcall decoration."""
+    names, in_exports = [], False
+    for line in open(def_file):
+        if line.startswith("EXPORTS"):
+            in_exports = True
+        elif in_exports and line.strip() and not line.lstrip().startswith(";"):
+            names.append(re.sub(r"@\d+$", "", line.split()[0].split("=")[-1]))
+    return names
+
+def display_name(symbol):
+    """x86 stdcall/fastcall symbols are `\\01_Name@8` in the IR; --entry takes
+    the plain name (the DOMAIN notes' normalisation)."""
+    if symbol.startswith("\\01"):
+        plain = symbol[3:]
+        if plain[:1] in ("_", "@"):
+            plain = plain[1:]
+        return re.sub(r"@\d+$", "", plain)
+    return symbol
+
+def routine_entries(bc, def_file):
+    """See ENTRIES in reactos.sh: address-taken functions (a defined function
+    used other than as a direct callee: @F followed by something else than
+    "(", or @F( not preceded by call/invoke, a cast) and exports."""
+    ir = subprocess.run(["llvm-dis-22", bc, "-o", "-"], capture_output=True, text=True, check=True).stdout
+    defined = set(re.findall(r'^define [^@]*@("[^"]+"|[\w.$]+)\(', ir, re.M))
+    taken = set()
+    for line in ir.splitlines():
+        if line.startswith(("define", "declare", "!", ";")):
+            continue
+        for m in re.finditer(r'@("[^"]+"|[\w.$]+)(.)', line):
+            if m.group(1) not in defined:
+                continue
+            if m.group(2) != "(" or not re.search(r"\b(call|invoke)\b[^@]*$", line[:m.start()]):
+                taken.add(display_name(m.group(1).strip('"')))
+    if def_file:
+        plain = {display_name(d.strip('"')) for d in defined}
+        taken.update(n for n in exported(def_file) if n in plain)
+    return sorted(t for t in taken if not WRAPPER.search(t))
+
 def build_bitcode(out, jobs):
     drivers = json.load(open(os.path.join(out, "plan.json")))
-    jobs_list, per_driver = [], {}
+    jobs_list, per_driver, exports = [], {}, {}
     for d in drivers:
         drv_dir = os.path.join(out, "drivers", d["driver"])
         os.makedirs(drv_dir, exist_ok=True)
@@ -273,6 +343,7 @@ def build_bitcode(out, jobs):
             jobs_list.append((args, u["directory"], output))
         json.dump(entries, open(os.path.join(drv_dir, "compile_commands.json"), "w"), indent=1)
         per_driver[d["driver"]] = (drv_dir, entries)
+        exports[d["driver"]] = d["exports"]
     failed = {}
     done = 0
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
@@ -284,6 +355,11 @@ def build_bitcode(out, jobs):
                 print(f"\rreactos.sh: compiled {done}/{len(jobs_list)}", end="", file=sys.stderr)
     if sys.stderr.isatty():
         print(file=sys.stderr)
+    # Drivers this run did not plan (win32k without --with-win32k) must not
+    # leave stale bitcode behind for the corpus runner.
+    for stale in sorted(os.listdir(os.path.join(out, "drivers"))):
+        if stale not in per_driver and os.path.exists(os.path.join(out, "drivers", stale, "compile_commands.json")):
+            shutil.rmtree(os.path.join(out, "drivers", stale))
     totals = {"drivers": 0, "units": 0, "compiled": 0, "failed": 0, "unlinked": []}
     for name, (drv_dir, entries) in sorted(per_driver.items()):
         ok = [e["output"] for e in entries if e["output"] not in failed]
@@ -302,6 +378,10 @@ def build_bitcode(out, jobs):
             print(f"reactos.sh: {name}: not linked: {err}", file=sys.stderr)
         else:
             totals["drivers"] += 1
+            with open(os.path.join(drv_dir, "lockcheck.args"), "w") as f:
+                for routine in routine_entries(os.path.join(drv_dir, name + ".bc"), exports[name]):
+                    print("--entry", file=f)
+                    print(routine, file=f)
         totals["units"] += len(entries)
         totals["compiled"] += len(ok)
         totals["failed"] += len(bad)
@@ -311,7 +391,7 @@ def build_bitcode(out, jobs):
 
 if __name__ == "__main__":
     if sys.argv[1] == "plan":
-        plan(sys.argv[2], sys.argv[3])
+        plan(sys.argv[2], sys.argv[3], sys.argv[4] == "1")
     else:
         build_bitcode(sys.argv[2], int(sys.argv[3]))
 PY
@@ -321,7 +401,7 @@ PY
 # The object-order phony targets build exactly what a target's compiles wait
 # for (host tools, message-compiler, IDL and asm-offset headers), no objects.
 t0="$(now)"
-targets="$(python3 -c "$helper" plan "$build" "$out")" || exit 1
+targets="$(python3 -c "$helper" plan "$build" "$out" "$with_win32k")" || exit 1
 # shellcheck disable=SC2086  # one target a word
 ninja -C "$build" $targets >"$out/headers.log" 2>&1 || die "building the generated headers failed: see $out/headers.log"
 say "generated headers took $(took "$t0")"
