@@ -8,17 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(llvm-22-dev clang-22 mingw-w64-x86-64-dev mingw-w64-i686-dev cmake make csmith)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "setup: installing ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=/dev/null
+source scripts/lib/packages.sh
+install_packages setup "${packages[@]}"
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found: install Rust 1.95 (https://rustup.rs)" >&2

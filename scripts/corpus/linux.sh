@@ -103,18 +103,9 @@ src="$out/source"
 # the kernel's build expects of a host (dwarves, rsync, cpio, kmod).
 packages=(linux-source-6.12 clang-22 llvm-22 lld-22 libelf-dev libssl-dev bc flex bison dwarves
           rsync cpio kmod python3 make gcc xz-utils)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    say "installing ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get install ${missing[*]} failed"
-fi
+# shellcheck source=/dev/null
+source "$repo/scripts/lib/packages.sh"
+install_packages linux.sh "${packages[@]}"
 tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || die "$tarball missing although linux-source-6.12 is installed"
 

@@ -99,18 +99,9 @@ build="$out/build"
 packages=(cmake ninja-build bison flex python3 gcc g++ clang-22 llvm-22
           gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 g++-mingw-w64-x86-64 g++-mingw-w64-i686
           binutils-mingw-w64-x86-64 binutils-mingw-w64-i686)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    say "installing ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get install ${missing[*]} failed"
-fi
+# shellcheck source=/dev/null
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib/packages.sh"
+install_packages reactos.sh "${packages[@]}"
 for tool in clang-22 llvm-link-22 llvm-dis-22 ninja cmake "$triplet-gcc" "$triplet-dlltool"; do
     command -v "$tool" >/dev/null || die "$tool not found after installing packages"
 done

@@ -37,13 +37,9 @@ done
 for d in "$samples" "$wdk" "$wdf"; do [ -d "$d" ] || die "no such directory: $d"; done
 
 # The mingw-w64 DDK headers are one of the three header set-ups; Debian ships them.
-missing=()
-command -v python3 >/dev/null || missing+=(python3)
-[ -f /usr/share/mingw-w64/include/ddk/ntddk.h ] || missing+=(mingw-w64-x86-64-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || die "missing packages ${missing[*]}: install them (apt-get install ${missing[*]})"
-    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=/dev/null
+source "$here/../lib/packages.sh"
+install_packages windows-samples.sh python3 mingw-w64-x86-64-dev
 for tool in clang-22 llvm-link-22; do
     command -v "$tool" >/dev/null || die "$tool not found (scripts/setup.sh installs LLVM 22)"
 done

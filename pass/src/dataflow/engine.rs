@@ -286,15 +286,14 @@ impl Run<'_, '_> {
                 let site = CallSite { args: &args, arg_facts, result: call.result, loc: call.loc, top_level: false };
                 let mut any = false;
                 for &target in &call.targets {
-                    let defined = self.cx.functions[target as usize].body.is_some();
-                    match self.summaries.get(target as usize).and_then(|s| s.as_ref()).filter(|_| defined) {
+                    match self.summaries.get(target as usize).and_then(|s| s.as_ref()) {
                         Some(summary) => {
                             for (s, _) in self.transfer(&st).apply_summary(st.clone(), target, summary, &site) {
                                 out.push(s);
                             }
                             any = true;
                         }
-                        // An external function: lock-neutral.
+                        // A body-less function (never summarised): lock-neutral.
                         None => {
                             out.push(st.clone());
                             any = true;
