@@ -109,7 +109,7 @@ pub fn discover(
         }
     }
 
-    let registrations = Registrations::collect(facts);
+    let registrations = Registrations::collect(facts, rules);
     loop {
         let typed = typed_params(&found, rules);
         let before: usize = found.values().map(Vec::len).sum::<usize>() + found.len();
@@ -137,22 +137,28 @@ struct Registrations {
 }
 
 impl Registrations {
-    fn collect(facts: &mut ModuleFacts) -> Registrations {
+    fn collect(facts: &mut ModuleFacts, rules: &RulePack) -> Registrations {
         let mut stores: Vec<Store> = facts
             .fn_stores
             .iter()
             .map(|s| Store { function: s.function, dest: s.dest, in_function: s.in_function, field: s.field.clone() })
             .collect();
+        // Only arguments of calls some registration names are worth
+        // carrying: every pointer of every external call, restated in each
+        // caller up the call chains, grows exponentially with their depth
+        // (ReactOS win32k: millions of passes and out of memory).
+        let passes_to: Vec<&Registration> = rules
+            .roles
+            .iter()
+            .flat_map(|r| r.registered_by.iter())
+            .filter(|r| !matches!(r, Registration::Store(_)))
+            .collect();
         let mut passes = Vec::new();
         for call in &facts.external_calls {
             for (index, arg) in call.args.iter().enumerate() {
-                if let Some(arg) = arg {
-                    passes.push(Pass {
-                        callee: call.callee,
-                        index: index as u32,
-                        arg: *arg,
-                        in_function: call.in_function,
-                    });
+                let registers = |r: &&Registration| passes_through(r, facts, rules, call.callee, index as u32);
+                if let Some(arg) = arg.filter(|_| passes_to.iter().any(registers)) {
+                    passes.push(Pass { callee: call.callee, index: index as u32, arg, in_function: call.in_function });
                 }
             }
         }
@@ -283,17 +289,8 @@ impl Registrations {
                             out.push(((store.function, role_id), detail));
                         }
                     }
-                    Registration::PassedTo { function, arg } => {
-                        let chosen = |p: &Pass| {
-                            matches!(p.callee, ExternalCallee::Function(f) if facts.function(f).name == *function)
-                                && arg.is_none_or(|a| a == p.index)
-                        };
-                        for f in self.passed_functions(facts, &defined, chosen) {
-                            out.push(((f, role_id), None));
-                        }
-                    }
-                    Registration::PassedToTable { prefix } => {
-                        let chosen = |p: &Pass| matches!(p.callee, ExternalCallee::Table { table, .. } if rules.function_tables[table].symbol_prefix.starts_with(prefix.as_str()));
+                    Registration::PassedTo { .. } | Registration::PassedToTable { .. } => {
+                        let chosen = |p: &Pass| passes_through(registration, facts, rules, p.callee, p.index);
                         for f in self.passed_functions(facts, &defined, chosen) {
                             out.push(((f, role_id), None));
                         }
@@ -333,6 +330,26 @@ impl Registrations {
         out.sort_unstable();
         out.dedup();
         out
+    }
+}
+
+/// Whether argument `index` of a call to `callee` is one `registration`
+/// registers a function through (never, for a store registration).
+fn passes_through(
+    registration: &Registration,
+    facts: &ModuleFacts,
+    rules: &RulePack,
+    callee: ExternalCallee,
+    index: u32,
+) -> bool {
+    match (registration, callee) {
+        (Registration::PassedTo { function, arg }, ExternalCallee::Function(f)) => {
+            facts.function(f).name == *function && arg.is_none_or(|a| a == index)
+        }
+        (Registration::PassedToTable { prefix }, ExternalCallee::Table { table, .. }) => {
+            rules.function_tables[table].symbol_prefix.starts_with(prefix.as_str())
+        }
+        _ => false,
     }
 }
 

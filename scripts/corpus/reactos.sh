@@ -8,7 +8,7 @@
 #   OUT/drivers/<driver>/failed.txt              units clang rejected (if any)
 #   OUT/source -> DIR
 #
-# usage: scripts/corpus/reactos.sh --source DIR [--out DIR] [--arch amd64|i386] [--jobs N] [--with-win32k]
+# usage: scripts/corpus/reactos.sh --source DIR [--out DIR] [--arch amd64|i386] [--jobs N]
 #
 # DIR is a ReactOS checkout the user fetched beforehand: github:vgalnt/reactos
 # at commit 0ffbbab5 or later. It is on GitHub only, not reachable from CI,
@@ -39,8 +39,8 @@
 # WdfFunctions table, which is what lockcheck models.
 #
 # WIN32K: win32ss/win32k.sys (the GUI subsystem, 154 units) calls no spin-lock
-# API at all, and lockcheck's routine discovery currently runs out of memory
-# on it (over 18 GB); it is left out unless --with-win32k is given.
+# API; it stays in the corpus as the largest module: routine discovery once
+# ran out of memory on it (over 18 GB), and now takes about 10 s.
 #
 # ENTRIES: many ReactOS drivers are entered through callback tables lockcheck
 # does not model (NDIS miniport and protocol characteristics, the USB port
@@ -64,16 +64,14 @@ source_dir=""
 out=""
 arch="amd64"
 jobs=2
-with_win32k=0
 while (($#)); do
     case "$1" in
         --source) (($# >= 2)) || die "--source needs a directory"; source_dir="$2"; shift 2 ;;
         --out)    (($# >= 2)) || die "--out needs a directory"; out="$2"; shift 2 ;;
         --arch)   (($# >= 2)) || die "--arch needs amd64 or i386"; arch="$2"; shift 2 ;;
         --jobs)   (($# >= 2)) || die "--jobs needs a number"; jobs="$2"; shift 2 ;;
-        --with-win32k) with_win32k=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$1' (usage: --source DIR [--out DIR] [--arch amd64|i386] [--jobs N] [--with-win32k])" ;;
+        *) die "unknown argument '$1' (usage: --source DIR [--out DIR] [--arch amd64|i386] [--jobs N])" ;;
     esac
 done
 [ -n "$source_dir" ] || die "--source DIR is required (a checkout of github:vgalnt/reactos, commit 0ffbbab5 or later)"
@@ -161,7 +159,7 @@ LIB_SCOPE = re.compile(r"^(drivers|sdk/lib/drivers)/")
 LIB_EXCLUDED = re.compile(r"^sdk/lib/drivers/wdf/")
 SOURCE_EXT = (".c", ".cc", ".cpp", ".cxx")
 
-def plan(build, out, with_win32k):
+def plan(build, out):
     """Every .sys link edge as {driver, targets (for the header step),
     units: [{object, directory, file, command}], other: [objects not
     C/C++]}; written to OUT/plan.json."""
@@ -177,8 +175,6 @@ def plan(build, out, with_win32k):
         path, _, rule = line.partition(": ")
         m = LINK_RULE.match(rule)
         if path.startswith("/") or not path.endswith(".sys") or not m or m.group(1) != "MODULE":
-            continue
-        if path == "win32ss/win32k.sys" and not with_win32k:   # see WIN32K in reactos.sh
             continue
         _, objs, implicit = edge(build, path)
         targets = [m.group(2)]
@@ -346,7 +342,7 @@ def build_bitcode(out, jobs):
                 print(f"\rreactos.sh: compiled {done}/{len(jobs_list)}", end="", file=sys.stderr)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    # Drivers this run did not plan (win32k without --with-win32k) must not
+    # Drivers this run did not plan (a source tree that lost one) must not
     # leave stale bitcode behind for the corpus runner.
     for stale in sorted(os.listdir(os.path.join(out, "drivers"))):
         if stale not in per_driver and os.path.exists(os.path.join(out, "drivers", stale, "compile_commands.json")):
@@ -382,7 +378,7 @@ def build_bitcode(out, jobs):
 
 if __name__ == "__main__":
     if sys.argv[1] == "plan":
-        plan(sys.argv[2], sys.argv[3], sys.argv[4] == "1")
+        plan(sys.argv[2], sys.argv[3])
     else:
         build_bitcode(sys.argv[2], int(sys.argv[3]))
 PY
@@ -392,7 +388,7 @@ PY
 # The object-order phony targets build exactly what a target's compiles wait
 # for (host tools, message-compiler, IDL and asm-offset headers), no objects.
 t0="$(now)"
-targets="$(python3 -c "$helper" plan "$build" "$out" "$with_win32k")" || exit 1
+targets="$(python3 -c "$helper" plan "$build" "$out")" || exit 1
 # shellcheck disable=SC2086  # one target a word
 ninja -C "$build" $targets >"$out/headers.log" 2>&1 || die "building the generated headers failed: see $out/headers.log"
 say "generated headers took $(took "$t0")"
