@@ -124,6 +124,12 @@ pub fn discover(
             break;
         }
     }
+    // A function named with --entry that also has a role of its own (a
+    // cancel routine, a DPC) is that routine: analysing it a second time as
+    // entered with nothing held would contradict the role's entry state.
+    let with_own_role: HashSet<FuncId> =
+        found.keys().filter(|(_, role)| *role != entry_role).map(|(func, _)| *func).collect();
+    found.retain(|(func, role), _| *role != entry_role || !with_own_role.contains(func));
     Ok(found.into_iter().map(|((func, role), details)| Routine { func, role, details }).collect())
 }
 
