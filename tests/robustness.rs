@@ -117,7 +117,8 @@ fn compile_at_levels(fixture: &Fixture, arch: Arch) -> Result<Vec<(&'static str,
     let mut objects = Vec::new();
     for (i, source) in fixture.sources.iter().enumerate() {
         let object = scratch(&format!("{base}.{i}.bc"));
-        let output = Command::new("clang-22").args(&flags).arg("-o").arg(&object).arg(source).output();
+        let output =
+            Command::new("clang-22").args(&flags).args(&fixture.clang_args).arg("-o").arg(&object).arg(source).output();
         let output = output.map_err(|e| format!("cannot run clang-22: {e}"))?;
         if !output.status.success() {
             return Err(format!(

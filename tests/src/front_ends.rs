@@ -174,7 +174,8 @@ pub fn run_clang_plugin(fixture: &crate::Fixture) -> Result<BTreeSet<Found>, Str
         let mut command = Command::new("clang-22");
         // Warnings stay on (they would silence lockcheck's too); the header's
         // #warning is noise.
-        command.arg(format!("-fpass-plugin={}", plugin.display())).args(&flags).arg("-Wno-#warnings");
+        command.arg(format!("-fpass-plugin={}", plugin.display())).args(&flags).args(&fixture.clang_args);
+        command.arg("-Wno-#warnings");
         command.args(["-Wno-error", "-o", "/dev/null"]).arg(source);
         let params = fixture.args.pass_params();
         for item in params.split(';').filter(|p| !p.is_empty()) {

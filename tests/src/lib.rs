@@ -220,6 +220,9 @@ pub struct Fixture {
     pub args: FixtureArgs,
     /// Extra rustc flags of a Rust fixture (`// rustc-args:`).
     pub rustc_args: Vec<String>,
+    /// Extra clang-22 flags of a C fixture (`// clang-args:`), after the
+    /// suite's own: `-gno-column-info` for a build without columns.
+    pub clang_args: Vec<String>,
 }
 
 /// The builds an expectation can be limited to.
@@ -335,6 +338,7 @@ pub fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixtur
     let mut notes = Vec::new();
     let mut args = FixtureArgs::default();
     let mut rustc_args = Vec::new();
+    let mut clang_args = Vec::new();
     for source in &sources {
         let text = std::fs::read_to_string(source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
         let file = relative(&dir, source);
@@ -370,9 +374,12 @@ pub fn load_fixture(name: String, dir: PathBuf, sources: Vec<PathBuf>) -> Fixtur
             if let Some(text) = directive(line, "rustc-args:") {
                 rustc_args = text.split_whitespace().map(String::from).collect();
             }
+            if let Some(text) = directive(line, "clang-args:") {
+                clang_args = text.split_whitespace().map(String::from).collect();
+            }
         }
     }
-    Fixture { name, dir, sources, expectations, notes, args, rustc_args }
+    Fixture { name, dir, sources, expectations, notes, args, rustc_args, clang_args }
 }
 
 /// `// expect[O2,clang]:` as (key, builds).
@@ -417,6 +424,7 @@ pub fn compile(fixture: &Fixture, variant: Variant) -> Result<PathBuf, String> {
         let object = out_dir.join(format!("{base}.{i}.bc"));
         let output = Command::new("clang-22")
             .args(variant.clang_flags())
+            .args(&fixture.clang_args)
             .arg("-o")
             .arg(&object)
             .arg(source)

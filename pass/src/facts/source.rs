@@ -20,7 +20,9 @@ impl Sources {
     /// Whether `loc` points at a `}`, `break` or `continue`: an
     /// unconditional branch located there leaves a block or loop (control
     /// then falls off the end of the function) and is not a `return`
-    /// statement. `None` when the source is not available.
+    /// statement. Without a column (`-gno-column-info`, clang's default for
+    /// MSVC targets) the line's first token decides. `None` when the source
+    /// is not available.
     pub(super) fn falls_through(&mut self, loc: &SourceLoc) -> Option<bool> {
         let names = |entry: &(SourceFile, _)| entry.0.0 == loc.directory && entry.0.1 == loc.file;
         if !self.files.get(self.last).is_some_and(names) {
@@ -36,7 +38,7 @@ impl Sources {
         }
         let lines = self.files[self.last].1.as_ref()?;
         let line = lines.get((loc.line as usize).checked_sub(1)?)?;
-        let column = (loc.column as usize).checked_sub(1)?;
+        let column = (loc.column as usize).saturating_sub(1);
         let text = line.get(column..)?.trim_start();
         let keyword = |k: &str| {
             text.strip_prefix(k).is_some_and(|rest| !rest.starts_with(|c: char| c == '_' || c.is_alphanumeric()))
