@@ -555,7 +555,7 @@ impl Run<'_, '_> {
     }
 
     fn outcome(&mut self, st: State, value: Option<Operand>, exit: Option<LocId>) {
-        let released: Vec<(LockKey, usize)> = st.touched.iter().filter(|(k, _)| !st.holds(*k)).copied().collect();
+        let released = st.released_for_caller();
         let ret = value.map(|v| self.conditions.eval(&st.facts, v)).filter(|f| !f.is_any());
         let requires = self.requires(&st);
         let key: OutcomeKey = (
@@ -625,6 +625,9 @@ fn merge_past_bound(a: &State, b: &State) -> State {
     }
     merged.touched = union_sorted(&a.touched, &b.touched);
     merged.touched.dedup_by_key(|(key, _)| *key);
+    // Acquired first on both paths only: where one released a caller's
+    // lock, the merge may have released it.
+    merged.acquired_first.retain(|k| b.acquired_first.binary_search(k).is_ok());
     merged.maybe_released = union_sorted(&a.maybe_released, &b.maybe_released);
     merged.muted &= b.muted;
     merged.imprecise |= b.imprecise;

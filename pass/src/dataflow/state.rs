@@ -211,6 +211,10 @@ pub struct State {
     /// acquiring or releasing them), with their kinds: their state at entry
     /// no longer matters. Sorted.
     pub touched: Vec<(LockKey, KindId)>,
+    /// The touched locks this path acquired before releasing them, sorted:
+    /// not held at the exit, they were not released for a caller (a
+    /// balanced acquire and release leaves the caller's locks alone).
+    pub acquired_first: Vec<LockKey>,
     /// Facts about tracked values along these paths.
     pub facts: Facts,
     /// Locks a release through a may-alias pointer was taken to release: a
@@ -238,6 +242,7 @@ pub struct State {
 pub struct StateKey {
     held: Vec<(LockKey, KindId, Option<PathId>, Count)>,
     touched: Vec<(LockKey, KindId)>,
+    acquired_first: Vec<LockKey>,
     maybe_released: Vec<LockKey>,
     muted: u64,
     imprecise: bool,
@@ -249,6 +254,7 @@ impl State {
         StateKey {
             held: self.held.iter().map(|h| (h.key, h.kind, h.handle, h.count)).collect(),
             touched: self.touched.clone(),
+            acquired_first: self.acquired_first.clone(),
             maybe_released: self.maybe_released.clone(),
             muted: self.muted,
             imprecise: self.imprecise,
@@ -272,6 +278,28 @@ impl State {
         if let Err(at) = self.touched.binary_search_by_key(&key, |(k, _)| *k) {
             self.touched.insert(at, (key, kind));
         }
+    }
+
+    /// Touches a lock by acquiring it: when it is the path's first touch,
+    /// the lock's state at entry is not what its release later changes.
+    pub fn touch_acquired(&mut self, key: LockKey, kind: KindId) {
+        if self.is_touched(key) {
+            return;
+        }
+        self.touch(key, kind);
+        if let Err(at) = self.acquired_first.binary_search(&key) {
+            self.acquired_first.insert(at, key);
+        }
+    }
+
+    /// Locks the path released that it did not acquire first (held at
+    /// entry, or by a caller), with their kinds.
+    pub fn released_for_caller(&self) -> Vec<(LockKey, KindId)> {
+        self.touched
+            .iter()
+            .filter(|(k, _)| !self.holds(*k) && self.acquired_first.binary_search(k).is_err())
+            .copied()
+            .collect()
     }
 
     /// A held lock was removed by a release that may not have been its.

@@ -256,7 +256,7 @@ impl Transfer<'_> {
             Verdict::Fine => {}
         }
         if self.nameable(key) {
-            st.touch(key, kind);
+            st.touch_acquired(key, kind);
         }
         st.trace = trace.clone();
         let several = self.several(key);
@@ -272,7 +272,7 @@ impl Transfer<'_> {
     pub fn acquired_by_try(&mut self, st: &mut State, key: LockKey, kind: KindId, loc: Option<LocId>) {
         let trace = st.trace.push(Step::Acquire { func: self.func, loc, lock: key, kind });
         if self.nameable(key) {
-            st.touch(key, kind);
+            st.touch_acquired(key, kind);
         }
         st.trace = trace.clone();
         st.held.retain(|h| h.key != key);
@@ -596,7 +596,7 @@ impl Transfer<'_> {
                 continue;
             }
             if self.nameable(key) {
-                s.touch(key, h.kind);
+                s.touch_acquired(key, h.kind);
             }
             let acquired = self.wrap(before, callee, call, &h.acquired, true);
             s.add_held(Held { key, kind: h.kind, handle, acquired, count: h.count });
