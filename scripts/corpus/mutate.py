@@ -15,7 +15,9 @@ driver had none).
 The call is replaced by `((void)0)` with its line breaks kept, so every line
 keeps its number. The mutant is written next to the original (includes of
 "local.h" still resolve), compiled to a temporary .bc and removed. Mutants
-that do not compile are counted apart. OUT uses the layout of
+that do not compile are counted apart, and so are mutants whose unit
+compiles to as many calls as before: the deleted call was compiled out
+(`#if DBG`, an unused macro) and the mutant is the original. OUT uses the layout of
 /work/corpus/LAYOUT.md as the corpus scripts write it:
 OUT/drivers/<driver>/{compile_commands.json,<driver>.bc,lockcheck.args}.
 """
@@ -124,8 +126,18 @@ def findings(lockcheck, bitcode, args):
             for d in json.loads(out.stdout)["diagnostics"] if d.get("location")}
 
 
+CALL = re.compile(r"^\s*(?:%\S+ = )?(?:tail |musttail |notail )?(?:call|invoke) [^@]*@(?!llvm\.)", re.M)
+
+
+def call_count(bitcode):
+    """Calls (not intrinsics) in a unit's bitcode: a deleted call that was
+    compiled in leaves one fewer."""
+    text = subprocess.run(["llvm-dis-22", "-o", "-", str(bitcode)], capture_output=True, text=True).stdout
+    return len(CALL.findall(text))
+
+
 def run_mutant(job):
-    lockcheck, driver_dir, unit, others, args, baseline, text, (start, end) = job
+    lockcheck, driver_dir, unit, others, args, baseline, text, (start, end), calls_before = job
     source = Path(unit["file"])
     line = text.count("\n", 0, start) + 1
     call = text[start:end].split("(")[0].strip()
@@ -143,6 +155,8 @@ def run_mutant(job):
             mutant.unlink(missing_ok=True)
         if built.returncode != 0:
             return (driver_dir.name, source.name, line, call, "invalid")
+        if call_count(mutant_bc) >= calls_before:
+            return (driver_dir.name, source.name, line, call, "compiled-out")
         link = ["llvm-link-22", "-o", str(linked), str(mutant_bc)] + [x for o in others for x in ("--override", o)]
         if subprocess.run(link, capture_output=True).returncode != 0:
             return (driver_dir.name, source.name, line, call, "invalid")
@@ -183,24 +197,25 @@ def main():
             if baseline is None:
                 baseline = findings(opts.lockcheck, bitcode, args)
             others = [u["output"] for u in units if u is not unit]
-            jobs += [(opts.lockcheck, driver_dir, unit, others, args, baseline, text, s) for s in sites]
+            calls_before = call_count(unit["output"])
+            jobs += [(opts.lockcheck, driver_dir, unit, others, args, baseline, text, s, calls_before) for s in sites]
     if opts.limit:
         jobs = jobs[:opts.limit]
     with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
         results = list(pool.map(run_mutant, jobs))
     per_driver = {}
     for driver, file, line, call, verdict in results:
-        per_driver.setdefault(driver, {"killed": 0, "survived": 0, "invalid": 0})[verdict] += 1
-        print(f"{verdict:8} {driver}: {file}:{line} {call}")
-    killed = sum(d["killed"] for d in per_driver.values())
-    survived = sum(d["survived"] for d in per_driver.values())
-    invalid = sum(d["invalid"] for d in per_driver.values())
-    print(f"\n{'driver':24} {'killed':>6} {'survived':>8} {'invalid':>7}")
+        verdicts = {"killed": 0, "survived": 0, "invalid": 0, "compiled-out": 0}
+        per_driver.setdefault(driver, verdicts)[verdict] += 1
+        print(f"{verdict:12} {driver}: {file}:{line} {call}")
+    total = {v: sum(d[v] for d in per_driver.values()) for v in ("killed", "survived", "invalid", "compiled-out")}
+    print(f"\n{'driver':24} {'killed':>6} {'survived':>8} {'invalid':>7} {'compiled-out':>12}")
     for driver, d in sorted(per_driver.items()):
-        print(f"{driver:24} {d['killed']:6} {d['survived']:8} {d['invalid']:7}")
-    valid = killed + survived
-    rate = 100.0 * killed / valid if valid else 0.0
-    print(f"{opts.kind} mutants: {valid} valid ({invalid} did not compile), {killed} reported: {rate:.0f}% kill rate")
+        print(f"{driver:24} {d['killed']:6} {d['survived']:8} {d['invalid']:7} {d['compiled-out']:12}")
+    valid = total["killed"] + total["survived"]
+    rate = 100.0 * total["killed"] / valid if valid else 0.0
+    print(f"{opts.kind} mutants: {valid} valid ({total['invalid']} did not compile, {total['compiled-out']} compiled out), "
+          f"{total['killed']} reported: {rate:.0f}% kill rate")
 
 
 if __name__ == "__main__":
