@@ -195,7 +195,7 @@ pub struct IndirectCallee {
 pub struct Arg {
     /// Access path of a pointer argument.
     pub path: Option<PathId>,
-    /// Value of an integer argument.
+    /// Value of an integer or pointer argument.
     pub value: Operand,
 }
 

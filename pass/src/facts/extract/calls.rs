@@ -137,7 +137,9 @@ impl FunctionWalk<'_, '_> {
     pub(super) fn arg(&mut self, v: Value) -> Arg {
         let ty = v.ty();
         if ty.is_pointer() {
-            Arg { path: Some(self.named_path(v)), value: Operand::Unknown }
+            // Its value too: a callee's branch on the pointer (`if
+            // (DeviceObject)`) is decided by a caller passing NULL.
+            Arg { path: Some(self.named_path(v)), value: self.operand(v, 0) }
         } else if ty.is_integer() {
             Arg { path: None, value: self.operand(v, 0) }
         } else {
