@@ -17,6 +17,7 @@ use crate::checks::{Check, held_at_exit};
 use crate::facts::{Event, FuncId, ModuleFacts, PathId, Root};
 use crate::routines::Routine;
 use crate::rules::{ModelId, RulePack};
+use conditions::Fact;
 use engine::Context;
 use state::State;
 use summary::Summary;
@@ -144,7 +145,11 @@ fn check_routine(
     }
     let params = cx.functions[routine.func as usize].param_count;
     let args: Vec<Option<PathId>> = (0..params).map(|n| Some(paths.root(Root::Param(routine.func, n)))).collect();
-    let call = CallSite { args: &args, arg_facts: Vec::new(), result: None, loc: None, top_level: true };
+    // A role's typed parameters are the objects the operating system passes
+    // (the device object, the IRP): never NULL.
+    let arg_facts =
+        (0..params).map(|n| if (n as usize) < role.params.len() { Fact::not_equal(0) } else { Fact::ANY }).collect();
+    let call = CallSite { args: &args, arg_facts, result: None, loc: None, top_level: true };
     let mut collected = Collected::default();
     let after = Transfer {
         rules: cx.rules,
