@@ -286,7 +286,9 @@ impl Registrations {
                                 continue;
                             }
                             let spec = &rules.structs[&struct_name][&field_name];
-                            let detail = spec.count.map(|_| {
+                            // A store through a variable index (a loop over every
+                            // MajorFunction slot) registers no one element.
+                            let detail = spec.count.zip(element).map(|(_, element)| {
                                 spec.index_names
                                     .get(element as usize)
                                     .cloned()
@@ -380,12 +382,16 @@ fn typed_params(found: &BTreeMap<(FuncId, RoleId), Vec<String>>, rules: &RulePac
     typed
 }
 
+/// A struct field a registration store names: (struct, field, element),
+/// the element unknown (`None`) when a variable index picks it.
+type NamedField = (String, String, Option<u32>);
+
 /// The pack's field at a byte offset of a struct, with the element index.
-fn field_at(rules: &RulePack, pointer_bytes: u32, (struct_name, offset): &FieldId) -> Option<(String, String, u32)> {
+fn field_at(rules: &RulePack, pointer_bytes: u32, (struct_name, offset): &FieldId) -> Option<NamedField> {
     let fields = rules.structs.get(struct_name)?;
-    fields
-        .iter()
-        .find_map(|(name, f)| f.element_at(*offset, pointer_bytes).map(|e| (struct_name.clone(), name.clone(), e)))
+    fields.iter().find_map(|(name, f)| {
+        f.element_at(*offset, pointer_bytes).map(|e| (struct_name.clone(), name.clone(), Some(e)))
+    })
 }
 
 /// The access paths of a call's arguments (none for non-pointers).
@@ -393,13 +399,14 @@ type ArgPaths = Vec<Option<PathId>>;
 
 /// The struct field a store destination names: `Param + offset` into a typed
 /// parameter, following pointer fields through loads
-/// (`DriverObject->DriverExtension->AddDevice`).
+/// (`DriverObject->DriverExtension->AddDevice`), or an array field at a
+/// variable index (`DriverObject->MajorFunction[i]`).
 fn field_of(
     facts: &ModuleFacts,
     rules: &RulePack,
     typed: &HashMap<(FuncId, u32), String>,
     dest: PathId,
-) -> Option<(String, String, u32)> {
+) -> Option<NamedField> {
     let path = facts.paths.get(dest);
     let Root::Param(func, n) = path.root else {
         return None;
@@ -416,7 +423,8 @@ fn field_of(
         let (name, field, element) =
             fields.iter().find_map(|(name, f)| f.element_at(offset, pointer).map(|e| (name, f, e)))?;
         match rest {
-            [] => return Some((current, name.clone(), element)),
+            [] => return Some((current, name.clone(), Some(element))),
+            [Step::Index] if element == 0 && field.count.is_some() => return Some((current, name.clone(), None)),
             [Step::Load, more @ ..] => {
                 current = field.points_to.clone()?;
                 steps = more;
