@@ -4,7 +4,7 @@ time, recompiles that unit with its own command, relinks the driver and
 counts the mutants lockcheck reports (a report at a place the unmodified
 driver had none).
 
-    scripts/corpus/mutate.py OUT [--kind release|acquire] [--only DRIVER ...] [-j N] [--limit N]
+    scripts/corpus/mutate.py OUT [--kind release|acquire] [--only DRIVER ...] [-j N] [--limit N] [--no-entries]
 
 --kind release (default): each spin-lock release call is deleted; the lock
   is then held at the routine's return, or acquired again.
@@ -31,6 +31,8 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from driver_args import driver_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -173,6 +175,7 @@ def main():
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit", type=int, default=0, help="at most N mutants (0: all)")
     parser.add_argument("--lockcheck", type=Path, default=REPO / "target/release/lockcheck")
+    parser.add_argument("--no-entries", action="store_true", help="leave out lockcheck.args's --entry names")
     opts = parser.parse_args()
     drivers = opts.corpus / "drivers"
     if not drivers.is_dir():
@@ -182,8 +185,7 @@ def main():
         database, bitcode = driver_dir / "compile_commands.json", driver_dir / f"{driver_dir.name}.bc"
         if not database.exists() or not bitcode.exists() or (opts.only and driver_dir.name not in opts.only):
             continue
-        args_file = driver_dir / "lockcheck.args"
-        args = [l.strip() for l in args_file.read_text().splitlines() if l.strip()] if args_file.exists() else []
+        args = driver_args(driver_dir, entries=not opts.no_entries)
         units = [u for u in json.loads(database.read_text()) if Path(u["output"]).exists()]
         baseline = None
         for unit in units:

@@ -3,11 +3,12 @@
 its reports, lockcheck's CPU time and peak RSS, and the parse floor
 (`opt-22 -passes=no-op-module` on the same bitcode), then totals and ratios.
 
-    scripts/corpus/run.py OUT [--lockcheck PATH] [--only NAME ...]
+    scripts/corpus/run.py OUT [--lockcheck PATH] [--only NAME ...] [--no-entries]
 
 OUT is a corpus built by linux.sh, reactos.sh or windows-samples.sh:
 OUT/drivers/<driver>/<driver>.bc, with optional lockcheck.args (extra
-arguments, one per line). Each driver's reports go to
+arguments, one per line; --no-entries leaves out their `--entry` names, to
+measure what lockcheck finds on its own). Each driver's reports go to
 OUT/drivers/<driver>/reports.json (lockcheck's JSON). Exit code 0 when every
 driver was checked (whatever it reported), 2 on an error.
 """
@@ -18,6 +19,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from driver_args import driver_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,18 +36,12 @@ def run_child(command):
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def driver_args(directory):
-    args_file = directory / "lockcheck.args"
-    if not args_file.exists():
-        return []
-    return [line.strip() for line in args_file.read_text().splitlines() if line.strip()]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--lockcheck", type=Path, default=REPO / "target/release/lockcheck")
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--no-entries", action="store_true", help="leave out lockcheck.args's --entry names")
     opts = parser.parse_args()
     drivers_dir = opts.corpus / "drivers"
     if not drivers_dir.is_dir():
@@ -59,7 +56,7 @@ def main():
             continue
         report = directory / "reports.json"
         command = [str(opts.lockcheck), "check", str(bitcode), "--format", "json", "-o", str(report)]
-        code, cpu, rss = run_child(command + driver_args(directory))
+        code, cpu, rss = run_child(command + driver_args(directory, entries=not opts.no_entries))
         if code not in (0, 1):
             print(f"{name}: lockcheck failed (exit {code}): {' '.join(command)}", file=sys.stderr)
             rows.append((name, None, cpu, rss, 0.0))
