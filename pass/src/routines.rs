@@ -55,6 +55,8 @@ struct Store {
     dest: PathId,
     in_function: Option<FuncId>,
     field: Option<FieldId>,
+    /// `field` in the nested structs that contain it (FnPtrStore::nested).
+    nested: Vec<FieldId>,
 }
 
 /// Pointer `arg` (argument `index`) passed to an external `callee`.
@@ -147,7 +149,13 @@ impl Registrations {
         let mut stores: Vec<Store> = facts
             .fn_stores
             .iter()
-            .map(|s| Store { function: s.function, dest: s.dest, in_function: s.in_function, field: s.field.clone() })
+            .map(|s| Store {
+                function: s.function,
+                dest: s.dest,
+                in_function: s.in_function,
+                field: s.field.clone(),
+                nested: s.nested.clone(),
+            })
             .collect();
         // Only arguments of calls some registration names are worth
         // carrying: every pointer of every external call, restated in each
@@ -225,7 +233,13 @@ impl Registrations {
                     match (value_path.root, value_path.steps.is_empty()) {
                         (Root::Global(g), true) => {
                             if let Some(&function) = functions_by_symbol.get(paths.globals[g as usize].as_str()) {
-                                found_stores.push(Store { function, dest, in_function: Some(*caller), field: None });
+                                found_stores.push(Store {
+                                    function,
+                                    dest,
+                                    in_function: Some(*caller),
+                                    field: None,
+                                    nested: Vec::new(),
+                                });
                             }
                         }
                         (Root::Param(f, param), true) if f == *caller => {
@@ -276,7 +290,11 @@ impl Registrations {
                             // Debug info names the field wherever the pointer came
                             // from (`IoGetNextIrpStackLocation(Irp)->CompletionRoutine`);
                             // without it, the path from a typed parameter does.
-                            let named = store.field.as_ref().and_then(|f| field_at(rules, facts.pointer_bytes, f));
+                            let named = store
+                                .field
+                                .iter()
+                                .chain(&store.nested)
+                                .find_map(|f| field_at(rules, facts.pointer_bytes, f));
                             let Some((struct_name, field_name, element)) =
                                 named.or_else(|| field_of(facts, rules, typed, store.dest))
                             else {
@@ -329,8 +347,9 @@ impl Registrations {
             }
             let local = self.stores_by_function.get(&Some(pass.in_function)).into_iter().flatten();
             let initialised = self.stores_by_function.get(&None).into_iter().flatten();
+            let objects = with_referenced_globals(facts, pass.arg);
             for store in local.chain(initialised).map(|&i| &self.stores[i]) {
-                if is_within(&facts.paths, store.dest, pass.arg) {
+                if objects.iter().any(|&object| is_within(&facts.paths, store.dest, object)) {
                     out.push(store.function);
                 }
             }
@@ -359,6 +378,29 @@ fn passes_through(
         }
         _ => false,
     }
+}
+
+/// The object a registration passes, and when it is a global, the globals
+/// its initializer points to, a few levels deep (FLT_REGISTRATION and its
+/// operation callback array).
+fn with_referenced_globals(facts: &ModuleFacts, object: PathId) -> Vec<PathId> {
+    const DEPTH: usize = 3;
+    let mut out = vec![object];
+    let mut frontier = vec![object];
+    for _ in 0..DEPTH {
+        let next: Vec<PathId> = facts
+            .global_refs
+            .iter()
+            .filter(|(from, to)| frontier.contains(from) && !out.contains(to))
+            .map(|&(_, to)| to)
+            .collect();
+        if next.is_empty() {
+            break;
+        }
+        out.extend(&next);
+        frontier = next;
+    }
+    out
 }
 
 /// Whether `dest` addresses memory inside the object `object` points to

@@ -434,6 +434,39 @@ impl DebugInfo {
         Some((name, offset))
     }
 
+    /// The structs nested inside the one `field_identity` names that also
+    /// contain the field, outermost first, each with the field's offset in
+    /// it: `&ext->WorkItem.WorkerRoutine` is in _WORK_QUEUE_ITEM at 16.
+    pub(super) fn nested_fields(&self, (name, offset): &(String, i64)) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        let Some(&outer) = self.structs_by_name.get(name) else { return out };
+        let mut current = Some(outer);
+        let mut remaining = u64::try_from(*offset).unwrap_or(u64::MAX).saturating_mul(8);
+        for _ in 0..MAX_DEPTH {
+            let Some((_, members)) = current.and_then(|t| self.definition(t)) else { break };
+            let Some(member) = members
+                .iter()
+                .find(|m| m.offset_bits <= remaining && (m.size_bits == 0 || remaining < m.offset_bits + m.size_bits))
+            else {
+                break;
+            };
+            remaining -= member.offset_bits;
+            current = member.ty.and_then(|m| self.canonical(m));
+            match current {
+                Some(t) if t.tag() == DW_TAG_STRUCTURE_TYPE => {
+                    let inner_name = t.type_name();
+                    if !inner_name.is_empty() {
+                        out.push((inner_name, (remaining / 8) as i64));
+                    }
+                }
+                // An anonymous union's members lie at its own offset.
+                Some(t) if t.tag() == DW_TAG_UNION_TYPE => {}
+                _ => break,
+            }
+        }
+        out
+    }
+
     /// The field at `offset` in a global of struct type.
     pub(super) fn global_field(&self, global: Value, offset: i64) -> Option<(String, i64)> {
         let ty = self.canonical((*self.global_types.get(&global)?)?)?;

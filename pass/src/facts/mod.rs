@@ -80,6 +80,10 @@ pub struct ModuleFacts {
     /// entries) with their pointer arguments: routines are registered by
     /// passing them (or objects holding them) to such calls.
     pub external_calls: Vec<ExternalCall>,
+    /// Global variables a global's initializer points to, by their roots
+    /// (FLT_REGISTRATION.OperationRegistration = the callback array): a
+    /// registration passing the first registers the functions in both.
+    pub global_refs: Vec<(PathId, PathId)>,
 }
 
 impl ModuleFacts {
@@ -286,6 +290,9 @@ pub struct FnPtrStore {
     pub in_function: Option<FuncId>,
     /// The struct field written, when known.
     pub field: Option<FieldId>,
+    /// The same field in the structs nested in `field`'s that contain it,
+    /// outermost first (`ext->WorkItem.WorkerRoutine`: _WORK_QUEUE_ITEM's).
+    pub nested: Vec<FieldId>,
 }
 
 /// A struct field: (struct name, byte offset), from debug info or the

@@ -154,7 +154,8 @@ impl FunctionWalk<'_, '_> {
             let layout = self.ex.layout;
             let field = self.ex.di.field_identity(dest, &|g| gep_offset_of(g, layout));
             let dest = self.path(dest, 0);
-            self.ex.facts.fn_stores.push(FnPtrStore { function, dest, in_function: Some(self.id), field });
+            let nested = field.as_ref().map(|f| self.ex.di.nested_fields(f)).unwrap_or_default();
+            self.ex.facts.fn_stores.push(FnPtrStore { function, dest, in_function: Some(self.id), field, nested });
         } else if let Some(param) = strip_casts(stored).argument_index()
             && (stored.ty().is_pointer() || strip_casts(stored).ty().is_pointer())
         {

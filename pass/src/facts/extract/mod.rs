@@ -158,14 +158,20 @@ impl Extractor<'_> {
             let Some(init) = global.initializer() else { continue };
             let mut slots = Vec::new();
             self.function_slots(init, 0, &mut slots, 0);
-            if slots.is_empty() {
-                continue;
-            }
             let base = self.facts.paths.global(&global.name());
+            let mut referenced = Vec::new();
+            global_pointers(init, &mut referenced, 0);
+            for target in referenced {
+                let target = self.facts.paths.global(&target.name());
+                if target != base {
+                    self.facts.global_refs.push((base, target));
+                }
+            }
             for (offset, function) in slots {
                 let dest = self.facts.paths.append(base, Step::Offset(offset));
                 let field = self.di.global_field(global, offset);
-                self.facts.fn_stores.push(FnPtrStore { function, dest, in_function: None, field });
+                let nested = field.as_ref().map(|f| self.di.nested_fields(f)).unwrap_or_default();
+                self.facts.fn_stores.push(FnPtrStore { function, dest, in_function: None, field, nested });
             }
         }
         let _ = layout;
@@ -465,5 +471,29 @@ impl<'a, 'r> FunctionWalk<'a, 'r> {
         });
         self.exit_only.insert(block, only);
         only
+    }
+}
+
+/// Global variables a constant points to (directly or through a constant
+/// GEP or cast), inside aggregates a few levels deep.
+fn global_pointers(constant: Value, out: &mut Vec<Value>, depth: usize) {
+    if depth > 8 || out.len() > 64 {
+        return;
+    }
+    if constant.is_global_variable() {
+        out.push(constant);
+        return;
+    }
+    let is_address = constant.is_constant_expr()
+        && matches!(
+            constant.const_opcode(),
+            Opcode::LLVMGetElementPtr | Opcode::LLVMBitCast | Opcode::LLVMAddrSpaceCast
+        );
+    if is_address {
+        global_pointers(constant.operand(0), out, depth + 1);
+    } else if constant.is_constant_aggregate() {
+        for i in 0..constant.operand_count() {
+            global_pointers(constant.operand(i), out, depth + 1);
+        }
     }
 }
