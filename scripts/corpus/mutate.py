@@ -139,7 +139,7 @@ def call_count(bitcode):
 
 
 def run_mutant(job):
-    lockcheck, driver_dir, unit, others, args, baseline, text, (start, end), calls_before = job
+    lockcheck, driver_dir, unit, units_in_order, args, baseline, text, (start, end), calls_before = job
     source = Path(unit["file"])
     line = text.count("\n", 0, start) + 1
     call = text[start:end].split("(")[0].strip()
@@ -159,10 +159,19 @@ def run_mutant(job):
             return (driver_dir.name, source.name, line, call, "invalid")
         if call_count(mutant_bc) >= calls_before:
             return (driver_dir.name, source.name, line, call, "compiled-out")
-        link = ["llvm-link-22", "-o", str(linked), str(mutant_bc)] + [x for o in others for x in ("--override", o)]
-        if subprocess.run(link, capture_output=True).returncode != 0:
+        # The driver's units in their own order, as the corpus script linked
+        # them: llvm-link names colliding statics by that order (`F.1776`),
+        # and lockcheck.args may name them.
+        outputs = [str(mutant_bc) if o == unit["output"] else o for o in units_in_order]
+        plain = ["llvm-link-22", "-o", str(linked), *outputs]
+        override = ["llvm-link-22", "-o", str(linked), outputs[0]] + [x for o in outputs[1:] for x in ("--override", o)]
+        if all(subprocess.run(link, capture_output=True).returncode != 0 for link in (plain, override)):
             return (driver_dir.name, source.name, line, call, "invalid")
-        found = findings(lockcheck, linked, args)
+        try:
+            found = findings(lockcheck, linked, args)
+        except RuntimeError as e:
+            print(f"mutate.py: {driver_dir.name}: {source.name}:{line}: {e}", file=sys.stderr)
+            return (driver_dir.name, source.name, line, call, "error")
     renamed = {(source.name if f.startswith(".lockcheck-mutant-") else f, l, r) for f, l, r in found}
     return (driver_dir.name, source.name, line, call, "killed" if renamed - baseline else "survived")
 
@@ -198,25 +207,26 @@ def main():
                 continue
             if baseline is None:
                 baseline = findings(opts.lockcheck, bitcode, args)
-            others = [u["output"] for u in units if u is not unit]
+            in_order = [u["output"] for u in units]
             calls_before = call_count(unit["output"])
-            jobs += [(opts.lockcheck, driver_dir, unit, others, args, baseline, text, s, calls_before) for s in sites]
+            jobs += [(opts.lockcheck, driver_dir, unit, in_order, args, baseline, text, s, calls_before) for s in sites]
     if opts.limit:
         jobs = jobs[:opts.limit]
     with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
         results = list(pool.map(run_mutant, jobs))
     per_driver = {}
     for driver, file, line, call, verdict in results:
-        verdicts = {"killed": 0, "survived": 0, "invalid": 0, "compiled-out": 0}
+        verdicts = {"killed": 0, "survived": 0, "invalid": 0, "compiled-out": 0, "error": 0}
         per_driver.setdefault(driver, verdicts)[verdict] += 1
         print(f"{verdict:12} {driver}: {file}:{line} {call}")
-    total = {v: sum(d[v] for d in per_driver.values()) for v in ("killed", "survived", "invalid", "compiled-out")}
+    total = {v: sum(d[v] for d in per_driver.values()) for v in ("killed", "survived", "invalid", "compiled-out", "error")}
     print(f"\n{'driver':24} {'killed':>6} {'survived':>8} {'invalid':>7} {'compiled-out':>12}")
     for driver, d in sorted(per_driver.items()):
         print(f"{driver:24} {d['killed']:6} {d['survived']:8} {d['invalid']:7} {d['compiled-out']:12}")
     valid = total["killed"] + total["survived"]
     rate = 100.0 * total["killed"] / valid if valid else 0.0
-    print(f"{opts.kind} mutants: {valid} valid ({total['invalid']} did not compile, {total['compiled-out']} compiled out), "
+    errors = f", {total['error']} lockcheck errors" if total["error"] else ""
+    print(f"{opts.kind} mutants: {valid} valid ({total['invalid']} did not compile, {total['compiled-out']} compiled out{errors}), "
           f"{total['killed']} reported: {rate:.0f}% kill rate")
 
 
