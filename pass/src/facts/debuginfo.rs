@@ -166,6 +166,33 @@ impl DebugInfo {
         target.is_some_and(|t| self.definition(t).is_some())
     }
 
+    /// The typedef names the declared type of a function pointer goes
+    /// through, outermost first (`PDRIVER_CANCEL`, then `DRIVER_CANCEL`
+    /// behind the pointer): the variable the value holds, or at -O0 the
+    /// variable whose stack slot it is loaded from.
+    pub(super) fn pointer_typedefs(&self, value: Value) -> Vec<String> {
+        let declared = match self.variables.get(&value) {
+            Some(v) if !v.is_address => v.ty,
+            _ if value.is_instruction() && value.opcode() == Opcode::LLVMLoad => {
+                self.variables.get(&value.operand(0)).filter(|v| v.is_address).and_then(|v| v.ty)
+            }
+            _ => None,
+        };
+        let mut names = Vec::new();
+        let mut current = declared;
+        for _ in 0..MAX_DEPTH {
+            let Some(t) = current.filter(|t| matches!(t.kind(), Kind::LLVMDIDerivedTypeMetadataKind)) else { break };
+            match t.tag() {
+                DW_TAG_TYPEDEF => names.push(t.type_name()),
+                DW_TAG_POINTER_TYPE | DW_TAG_CONST_TYPE | DW_TAG_VOLATILE_TYPE => {}
+                _ => break,
+            }
+            current = t.operand(self.context, BASE_TYPE);
+        }
+        names.retain(|n| !n.is_empty());
+        names
+    }
+
     /// The source name of the variable an SSA value holds, if any.
     pub(super) fn variable_name(&self, value: Value) -> Option<String> {
         self.variables.get(&value).filter(|v| !v.is_address).map(|v| v.name.clone())

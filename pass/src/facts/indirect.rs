@@ -6,8 +6,9 @@
 //! stored elsewhere), or any element of a global table indexed by a variable
 //! (`g_Handlers[code](...)`). A call that resolves to nothing is
 //! lock-neutral, except through the registration field of a routine the OS
-//! enters holding a lock (the IRP's cancel routine): that call hands the lock
-//! over to the routine, which releases it.
+//! enters holding a lock (the IRP's cancel routine), or through a pointer
+//! declared with such a routine's type (a PDRIVER_CANCEL parameter): that
+//! call hands the lock over to the routine, which releases it.
 
 use super::{Event, FieldId, FnPtrStore, FuncId, ModuleFacts, PathId, Paths, Root, Step};
 use crate::rules::{KindId, Registration, RulePack};
@@ -21,10 +22,13 @@ pub(crate) fn resolve(facts: &mut ModuleFacts, rules: &RulePack) {
                 let Event::Call(call) = event else { continue };
                 let Some(indirect) = &call.indirect else { continue };
                 call.targets = targets(fn_stores, paths, indirect.slot, indirect.field.as_ref());
-                if call.targets.is_empty()
-                    && let Some(field) = &indirect.field
-                {
-                    call.hands_over = handed_over(rules, field, *pointer_bytes);
+                if call.targets.is_empty() {
+                    if let Some(field) = &indirect.field {
+                        call.hands_over = handed_over(rules, field, *pointer_bytes);
+                    }
+                    call.hands_over.extend(handed_over_by_type(rules, &indirect.pointer_types));
+                    call.hands_over.sort_unstable();
+                    call.hands_over.dedup();
                 }
             }
         }
@@ -46,6 +50,17 @@ fn targets(stores: &[FnPtrStore], paths: &Paths, slot: PathId, field: Option<&Fi
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// Locks handed over by a call through a pointer declared with one of the
+/// typedefs of a routine role that holds locks on entry (PDRIVER_CANCEL).
+fn handed_over_by_type(rules: &RulePack, pointer_types: &[String]) -> Vec<KindId> {
+    rules
+        .roles
+        .iter()
+        .filter(|role| role.pointer_types.iter().any(|t| pointer_types.contains(t)))
+        .flat_map(|role| role.holds_on_entry.iter().copied())
+        .collect()
 }
 
 /// Locks handed over by a call through `field`: those the OS holds when it

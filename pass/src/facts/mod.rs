@@ -193,6 +193,9 @@ pub struct IndirectCallee {
     /// The memory the function pointer is loaded from.
     pub slot: PathId,
     pub field: Option<FieldId>,
+    /// The typedefs the pointer's declared type goes through
+    /// (`PDRIVER_CANCEL`, `DRIVER_CANCEL`), from debug info.
+    pub pointer_types: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -128,6 +128,10 @@ pub struct Role {
     /// Struct type of each parameter, where the role fixes it.
     pub params: Vec<String>,
     pub holds_on_entry: Vec<KindId>,
+    /// Typedefs of pointers to routines of this role (PDRIVER_CANCEL): a
+    /// call through such a pointer that resolves to no function calls one,
+    /// handing over the locks the role holds on entry.
+    pub pointer_types: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -96,6 +96,8 @@ pub struct RawRole {
     pub params: Vec<String>,
     #[serde(default)]
     pub holds_on_entry: Vec<String>,
+    #[serde(default)]
+    pub pointer_types: Vec<String>,
 }
 
 /// How a routine is registered: exactly one of the keys.

@@ -348,5 +348,6 @@ fn validate_role(
         registered_by,
         params: role.params.clone(),
         holds_on_entry,
+        pointer_types: role.pointer_types.clone(),
     })
 }

@@ -55,6 +55,7 @@ impl FunctionWalk<'_, '_> {
                 // Through a pointer: a choice of functions (phi/select), or one
                 // loaded from memory, resolved once every store is known.
                 let chosen = self.ex.functions_of(callee, 0);
+                let pointer_types = self.ex.di.pointer_typedefs(callee);
                 if !chosen.is_empty() {
                     (chosen, None)
                 } else if llvm::is_opcode(callee, Opcode::LLVMLoad) {
@@ -62,7 +63,12 @@ impl FunctionWalk<'_, '_> {
                     let layout = self.ex.layout;
                     let field = self.ex.di.field_identity(pointer, &|g| gep_offset_of(g, layout));
                     let slot = self.path(pointer, 0);
-                    (Vec::new(), Some(IndirectCallee { slot, field }))
+                    (Vec::new(), Some(IndirectCallee { slot, field, pointer_types }))
+                } else if !pointer_types.is_empty() {
+                    // A parameter or a phi of one and a known routine: only
+                    // its declared type says what it calls.
+                    let slot = self.opaque();
+                    (Vec::new(), Some(IndirectCallee { slot, field: None, pointer_types }))
                 } else {
                     return None;
                 }
