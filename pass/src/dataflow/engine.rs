@@ -93,16 +93,8 @@ pub fn summarize(
     }
 }
 
-type OutcomeKey = (
-    Vec<(LockKey, usize, Option<u32>)>,
-    Vec<(LockKey, usize)>,
-    Vec<(LockKey, usize)>,
-    Option<Fact>,
-    Requires,
-    u64,
-    bool,
-    Option<LocId>,
-);
+type OutcomeKey =
+    (Vec<(LockKey, usize, Option<u32>)>, Vec<(LockKey, usize)>, Option<Fact>, Requires, u64, bool, Option<LocId>);
 
 struct Run<'a, 'b> {
     cx: &'a Context<'a>,
@@ -564,13 +556,11 @@ impl Run<'_, '_> {
 
     fn outcome(&mut self, st: State, value: Option<Operand>, exit: Option<LocId>) {
         let released = st.released_for_caller();
-        let balanced = st.balanced();
         let ret = value.map(|v| self.conditions.eval(&st.facts, v)).filter(|f| !f.is_any());
         let requires = self.requires(&st);
         let key: OutcomeKey = (
             st.held.iter().map(|h| (h.key, h.kind, h.handle)).collect(),
             released.clone(),
-            balanced.clone(),
             ret,
             requires.clone(),
             st.muted,
@@ -592,7 +582,6 @@ impl Run<'_, '_> {
         self.outcomes.push(Outcome {
             held: st.held,
             released,
-            balanced,
             ret,
             requires,
             muted: st.muted,

@@ -163,8 +163,6 @@ fn check_routine(
     }
     .apply_summary(entry, routine.func, summary, &call);
     let mut violations = collected.violations;
-    let contract = WrapperContract::of(cx, routine, summary);
-    violations.retain(|v| !(v.check == Check::ReleaseNotHeld && v.lock.is_some_and(|k| contract.wraps(paths, k))));
     for (state, outcome) in after {
         if state.imprecise {
             continue;
@@ -173,9 +171,6 @@ fn check_routine(
         // One report per rule at this return, naming every lock it holds.
         let mut by_rule: Vec<(usize, Vec<&Held>)> = Vec::new();
         for held in held_at_exit::check(&state.held).filter(|h| h.count.certainly_held()) {
-            if contract.wraps(paths, held.key) {
-                continue;
-            }
             let Some(rule) = cx.rules.owner(Check::HeldAtExit, held.kind, cx.model) else {
                 continue;
             };
@@ -202,45 +197,6 @@ fn check_routine(
         }
     }
     violations
-}
-
-/// What a routine of unknown contract (named with --entry or `entries`: an
-/// export, a callback lockcheck does not model) may do with a lock its
-/// caller can name. A function that never takes a lock and drops it again
-/// on one path is a lock wrapper for it: an acquire wrapper returns holding
-/// it, a release wrapper releases its caller's, a lock service does either
-/// by request (StorPortNotification). Only a lock the routine also takes and
-/// drops on some path is held or released wrongly (`return
-/// STATUS_NO_MEMORY;` that skips the release its success path makes).
-/// Routines with a known role keep every report.
-struct WrapperContract {
-    /// The role's contract is unknown.
-    unknown: bool,
-    /// Locks some path acquires and then releases.
-    balanced: Vec<LockKey>,
-}
-
-impl WrapperContract {
-    fn of(cx: &Context, routine: &Routine, summary: &Summary) -> WrapperContract {
-        let unknown = cx.rules.roles[routine.role].id == "entry";
-        let balanced = summary.outcomes.iter().flat_map(|o| o.balanced.iter().map(|(k, _)| *k)).collect();
-        WrapperContract { unknown, balanced }
-    }
-
-    /// Held at a return, or released while not held, by contract: a lock a
-    /// caller can name that no path of the routine takes and drops.
-    fn wraps(&self, paths: &crate::facts::Paths, key: LockKey) -> bool {
-        self.unknown && caller_visible(paths, key) && !self.balanced.contains(&key)
-    }
-}
-
-/// A lock a caller could pass or name: through a parameter, a global or an
-/// unknown pointer, not the routine's own stack.
-fn caller_visible(paths: &crate::facts::Paths, key: LockKey) -> bool {
-    match key {
-        LockKey::Path(p) | LockKey::Handle(p) => !matches!(paths.get(p).root, Root::Local(..)),
-        LockKey::Global(_) | LockKey::Opaque(_) => true,
-    }
 }
 
 fn call_graph(functions: &[crate::facts::Function]) -> Vec<Vec<FuncId>> {

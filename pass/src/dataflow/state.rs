@@ -302,15 +302,6 @@ impl State {
             .collect()
     }
 
-    /// Locks the path acquired and then released again, with their kinds.
-    pub fn balanced(&self) -> Vec<(LockKey, KindId)> {
-        self.touched
-            .iter()
-            .filter(|(k, _)| !self.holds(*k) && self.acquired_first.binary_search(k).is_ok())
-            .copied()
-            .collect()
-    }
-
     /// A held lock was removed by a release that may not have been its.
     pub fn maybe_release(&mut self, key: LockKey) {
         if let Err(at) = self.maybe_released.binary_search(&key) {

@@ -75,12 +75,9 @@ pub struct Effect {
 pub struct Outcome {
     /// Locks held at the return, in the function's terms.
     pub held: Vec<Held>,
-    /// Caller-nameable locks the function released without acquiring them
-    /// first (a caller's, or held on entry), with their kinds.
+    /// Caller-nameable locks the function left free (it released them, or
+    /// acquired and released them), with their kinds.
     pub released: Vec<(LockKey, KindId)>,
-    /// Caller-nameable locks the function acquired and released again,
-    /// with their kinds.
-    pub balanced: Vec<(LockKey, KindId)>,
     pub ret: Option<Fact>,
     pub requires: Requires,
     pub muted: u64,
@@ -111,7 +108,6 @@ impl Summary {
                 (held.key, held.kind, held.handle).hash(&mut h);
             }
             o.released.hash(&mut h);
-            o.balanced.hash(&mut h);
             o.ret.hash(&mut h);
             o.requires.hash(&mut h);
             (o.muted, o.imprecise, o.exit).hash(&mut h);

@@ -588,13 +588,6 @@ impl Transfer<'_> {
                 (None, None) => {}
             }
         }
-        // The callee took and dropped these itself: this path has now
-        // determined their state, by acquiring them first.
-        for &(key, kind) in &o.balanced {
-            if let Some(m) = self.map_key(callee, key, call).filter(|m| self.nameable(*m)) {
-                s.touch_acquired(m, kind);
-            }
-        }
         for h in &o.held {
             let key = self.map_key(callee, h.key, call).unwrap_or_else(|| self.opaque.id(callee, h.key));
             let handle =
